@@ -1,0 +1,81 @@
+"""Routes for datasets: create, list, status, delete (SPEC sections 1 and 6)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path, Query
+from starlette.responses import Response
+
+from trainset.api.deps import Caller, Svc
+from trainset.api.responses import json_response
+from trainset.api.schemas import (
+    CreateDatasetRequest,
+    DatasetListOut,
+    DatasetOut,
+    DeletedOut,
+    ErrorResponse,
+    Status,
+    StatusOut,
+    dataset_dict,
+    status_dict,
+)
+from trainset.domain import datasets as ds_service
+from trainset.domain.lifecycle import UPLOADING
+from trainset.domain.uploads import expire_due
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorResponse},
+    401: {"model": ErrorResponse},
+    404: {"model": ErrorResponse},
+    503: {"model": ErrorResponse},
+}
+router = APIRouter(prefix="/prod/v1/trainers/datasets", tags=["datasets"], responses=ERRORS)
+DatasetId = Annotated[str, Path(max_length=64, description="The dataset's id")]
+
+
+@router.post("", response_model=DatasetOut, responses={409: {"model": ErrorResponse}})
+async def create_dataset(
+    svc: Svc, caller: Caller, body: Annotated[CreateDatasetRequest | None, Body()] = None
+) -> Response:
+    """Create an empty dataset (status DRAFT)."""
+    ds = await ds_service.create(svc.db, caller, body.name if body else None)
+    return json_response(dataset_dict(ds))
+
+
+@router.get("", response_model=DatasetListOut)
+async def list_datasets(
+    svc: Svc,
+    caller: Caller,
+    name: Annotated[str | None, Query(max_length=128)] = None,
+    status: Annotated[Status | None, Query()] = None,
+    limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    after: Annotated[str | None, Query(max_length=512)] = None,
+) -> Response:
+    """Datasets of this account, oldest first; filters and cursor paging are optional."""
+    items, cursor = await ds_service.list_datasets(
+        svc.db, caller, name=name, status=status, limit=limit, after=after
+    )
+    return json_response(
+        {
+            "datasets": [dataset_dict(d) for d in items],
+            "has_more": cursor is not None,
+            "next_cursor": cursor,
+        }
+    )
+
+
+@router.get("/{dataset_id}/status", response_model=StatusOut)
+async def dataset_status(svc: Svc, caller: Caller, dataset_id: DatasetId) -> Response:
+    """The dataset's status, its completed files, and `error` when FAILED."""
+    ds, files = await ds_service.with_files(svc.db, caller, dataset_id)
+    if ds.status == UPLOADING and await expire_due(svc, ds.id):
+        ds, files = await ds_service.with_files(svc.db, caller, dataset_id)
+    return json_response(status_dict(ds, files))
+
+
+@router.delete("/{dataset_id}", response_model=DeletedOut)
+async def delete_dataset(svc: Svc, caller: Caller, dataset_id: DatasetId) -> Response:
+    """Delete the dataset and its files (irreversible); its name is free at once."""
+    ds = await ds_service.remove(svc.db, caller, dataset_id, svc.settings.gc_grace_seconds)
+    return json_response({"id": ds.id, "name": ds.name, "deleted": True})

@@ -1,0 +1,134 @@
+"""Wire models: the reference service's field names live here and nowhere else.
+
+Routes build response dicts with the functions below (fast, exact field order);
+the pydantic models document the same shapes in /openapi.json.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from trainset.domain.clock import wire
+from trainset.domain.datasets import Dataset
+from trainset.domain.uploads import StoredFile
+
+Status = Literal["DRAFT", "UPLOADING", "READY", "FAILED"]
+
+
+class CreateDatasetRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    name: str | None = Field(
+        None, description="Unique in the account; generated (ds_...) if omitted."
+    )
+
+
+class UploadEndpointRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    filenameToByteSize: dict[str, Annotated[StrictInt, Field(ge=0)]] = Field(
+        ..., description="filename -> exact size in bytes"
+    )
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    details: Any | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class DatasetOut(BaseModel):
+    id: str
+    name: str
+    status: Status
+    created_at: str = Field(examples=["2026-01-31T10:20:30.143086"])
+    updated_at: str = Field(examples=["2026-01-31T10:20:30.143086"])
+
+
+class DatasetListOut(BaseModel):
+    datasets: list[DatasetOut]
+    has_more: bool = False
+    next_cursor: str | None = None
+
+
+class FileOut(BaseModel):
+    filename: str
+    size_bytes: int
+
+
+class StatusOut(DatasetOut):
+    files: list[FileOut]
+    error: ErrorDetail | None = None
+    warnings: list[dict[str, Any]] = []
+    file_count: int = 0
+    total_bytes: int = 0
+
+
+class UploadedFileOut(BaseModel):
+    id: str
+    name: str
+    object: Literal["file"] = "file"
+    bytes: int
+    created_at: str
+    filename: str
+    sha256: str | None = None
+
+
+class SignedUpload(BaseModel):
+    upload_url: str
+    method: Literal["PUT"] = "PUT"
+    headers: dict[str, str]
+    expires_at: str = Field(examples=["2026-01-31T10:40:30Z"])
+
+
+class UploadEndpointOut(BaseModel):
+    uploads: dict[str, SignedUpload]
+
+
+class DeletedOut(BaseModel):
+    id: str
+    name: str
+    deleted: Literal[True] = True
+
+
+def dataset_dict(ds: Dataset) -> dict[str, Any]:
+    return {
+        "id": ds.id,
+        "name": ds.name,
+        "status": ds.status,
+        "created_at": wire(ds.created_at),
+        "updated_at": wire(ds.updated_at),
+    }
+
+
+def status_dict(ds: Dataset, files: list[tuple[str, int]]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": ds.id,
+        "name": ds.name,
+        "status": ds.status,
+        "files": [{"filename": f, "size_bytes": s} for f, s in files],
+        "created_at": wire(ds.created_at),
+        "updated_at": wire(ds.updated_at),
+    }
+    if ds.status == "FAILED" and ds.error is not None:
+        out["error"] = ds.error
+    out["warnings"] = ds.warnings or []
+    out["file_count"] = ds.file_count
+    out["total_bytes"] = ds.total_bytes
+    return out
+
+
+def uploaded_dict(f: StoredFile) -> dict[str, Any]:
+    return {
+        "id": f.dataset_id,
+        "name": f.dataset_name,
+        "object": "file",
+        "bytes": f.size_bytes,
+        "created_at": wire(f.created_at),
+        "filename": f.filename,
+        "sha256": f.sha256,
+    }

@@ -1,0 +1,77 @@
+"""The application factory: wires database, storage, worker, sweeper and routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from trainset import __version__
+from trainset.api import datasets, errors, health, uploads
+from trainset.api.middleware import RequestContext
+from trainset.config import Settings
+from trainset.db.migrate import upgrade
+from trainset.domain import accounts, maintenance
+from trainset.services import Services, build
+from trainset.worker.runner import CheckWorker
+
+log = logging.getLogger("trainset")
+
+
+async def start(svc: Services, *, announce: bool = True) -> None:
+    """Prepare an instance: schema, first account, crash recovery."""
+    await upgrade(svc.db)
+    token = await accounts.bootstrap(svc.db, svc.settings.bootstrap_token)
+    if announce and token is not None:
+        if svc.settings.bootstrap_token:
+            print("trainset: registered TRAINSET_BOOTSTRAP_TOKEN for account 'default'", flush=True)
+        else:
+            print(
+                "trainset: created account 'default'. Its token (shown once, keep it):\n"
+                f"\n    {token}\n",
+                flush=True,
+            )
+    if svc.db.is_sqlite:
+        await maintenance.recover(svc)
+
+
+def create_app(settings: Settings, svc: Services | None = None) -> FastAPI:
+    services = svc or build(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await start(services)
+        stop = asyncio.Event()
+        tasks = [asyncio.create_task(maintenance.run_sweeper(services, stop), name="sweeper")]
+        worker = None
+        if settings.workers > 0:
+            worker = CheckWorker(services, settings.workers)
+            tasks.append(asyncio.create_task(worker.run(), name="check-worker"))
+        log.info("trainset %s ready on %s", __version__, settings.base_url)
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker is not None:
+                worker.stop()
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await services.db.dispose()
+
+    app = FastAPI(
+        title="trainset",
+        version=__version__,
+        description="Datasets for LoRA trainers; wire-compatible with the reference dataset API.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    errors.install(app)
+    app.include_router(health.router)
+    app.include_router(datasets.router)
+    app.include_router(uploads.router)
+    app.add_middleware(RequestContext)
+    return app

@@ -1,0 +1,215 @@
+"""Datasets: create, look up, list, delete. Every lookup is scoped to the account."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from trainset.db.engine import Database
+from trainset.db.tables import datasets, files, garbage, jobs, uploads
+from trainset.domain.accounts import Account
+from trainset.domain.clock import now
+from trainset.domain.lifecycle import DRAFT, FAILED, READY, UPLOADING
+from trainset.domain.names import check_dataset_name, generate_dataset_name
+from trainset.errors import DatasetNameTaken, DatasetNotFound, InvalidRequest
+
+STATUSES = (DRAFT, UPLOADING, READY, FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    id: str
+    name: str
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    error: dict[str, Any] | None = None
+    warnings: list[dict[str, Any]] | None = None
+    file_count: int = 0
+    total_bytes: int = 0
+
+    @classmethod
+    def from_row(cls, r: Any) -> Dataset:
+        return cls(
+            r.id,
+            r.name,
+            r.status,
+            r.created_at,
+            r.updated_at,
+            r.error,
+            r.warnings,
+            r.file_count,
+            r.total_bytes,
+        )
+
+
+_COLS = (
+    datasets.c.id,
+    datasets.c.name,
+    datasets.c.status,
+    datasets.c.created_at,
+    datasets.c.updated_at,
+    datasets.c.error,
+    datasets.c.warnings,
+    datasets.c.file_count,
+    datasets.c.total_bytes,
+)
+
+
+async def create(db: Database, account: Account, name: str | None) -> Dataset:
+    name = check_dataset_name(name) if name is not None else generate_dataset_name()
+    at = now()
+    ds = Dataset(str(uuid.uuid4()), name, DRAFT, at, at)
+    try:
+        async with db.write() as conn:
+            await conn.execute(
+                insert(datasets).values(
+                    id=ds.id,
+                    account_id=account.id,
+                    name=ds.name,
+                    status=DRAFT,
+                    created_at=at,
+                    updated_at=at,
+                )
+            )
+    except IntegrityError:
+        raise DatasetNameTaken(
+            f"A dataset named {name!r} already exists in this account; pick another name "
+            "or delete that dataset first."
+        ) from None
+    return ds
+
+
+async def fetch(conn: AsyncConnection, account: Account, dataset_id: str) -> Dataset:
+    """The account's dataset, or DatasetNotFound (also for another account's)."""
+    row = (
+        await conn.execute(
+            select(*_COLS).where(datasets.c.id == dataset_id, datasets.c.account_id == account.id)
+        )
+    ).first()
+    if row is None:
+        raise DatasetNotFound(f"No dataset with id {dataset_id!r} in this account.")
+    return Dataset.from_row(row)
+
+
+async def get(db: Database, account: Account, dataset_id: str) -> Dataset:
+    async with db.read() as conn:
+        return await fetch(conn, account, dataset_id)
+
+
+async def with_files(
+    db: Database, account: Account, dataset_id: str
+) -> tuple[Dataset, list[tuple[str, int]]]:
+    """The dataset and its completed files (name, size), from one consistent snapshot."""
+    async with db.read() as conn:
+        ds = await fetch(conn, account, dataset_id)
+        rows = await conn.execute(
+            select(files.c.filename, files.c.size_bytes)
+            .where(files.c.dataset_id == dataset_id)
+            .order_by(files.c.filename)
+        )
+        return ds, [(r.filename, r.size_bytes) for r in rows]
+
+
+def _encode_cursor(ds: Dataset) -> str:
+    raw = json.dumps([ds.created_at.isoformat(), ds.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        ts, ds_id = json.loads(raw)
+        return datetime.fromisoformat(ts), str(ds_id)
+    except (ValueError, TypeError) as e:
+        raise InvalidRequest("The `after` cursor is malformed; pass next_cursor back as is.") from e
+
+
+async def list_datasets(
+    db: Database,
+    account: Account,
+    *,
+    name: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    after: str | None = None,
+) -> tuple[list[Dataset], str | None]:
+    """Oldest first; with `limit`, one page and the cursor of the next (None at the end)."""
+    if status is not None and status not in STATUSES:
+        raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}.")
+    q = select(*_COLS).where(datasets.c.account_id == account.id)
+    if name is not None:
+        q = q.where(datasets.c.name == name)
+    if status is not None:
+        q = q.where(datasets.c.status == status)
+    if after is not None:
+        ts, ds_id = _decode_cursor(after)
+        q = q.where(
+            or_(
+                datasets.c.created_at > ts,
+                and_(datasets.c.created_at == ts, datasets.c.id > ds_id),
+            )
+        )
+    q = q.order_by(datasets.c.created_at, datasets.c.id)
+    if limit is not None:
+        q = q.limit(limit + 1)
+    async with db.read() as conn:
+        items = [Dataset.from_row(r) for r in await conn.execute(q)]
+    if limit is not None and len(items) > limit:
+        items = items[:limit]
+        return items, _encode_cursor(items[-1])
+    return items, None
+
+
+async def remove(db: Database, account: Account, dataset_id: str, grace_seconds: int) -> Dataset:
+    """Delete the dataset and its rows now; its blobs go to garbage for later removal."""
+    async with db.write() as conn:
+        ds = await fetch(conn, account, dataset_id)
+        delete_after = now() + timedelta(seconds=grace_seconds)
+        keys = list(
+            (
+                await conn.execute(select(files.c.blob_key).where(files.c.dataset_id == ds.id))
+            ).scalars()
+        )
+        keys += [
+            k
+            for k in (
+                await conn.execute(
+                    select(uploads.c.blob_key).where(
+                        uploads.c.dataset_id == ds.id, uploads.c.blob_key.is_not(None)
+                    )
+                )
+            ).scalars()
+            if k is not None
+        ]
+        await add_garbage(conn, keys, delete_after)
+        await conn.execute(delete(jobs).where(jobs.c.dataset_id == ds.id))
+        await conn.execute(delete(files).where(files.c.dataset_id == ds.id))
+        await conn.execute(delete(uploads).where(uploads.c.dataset_id == ds.id))
+        await conn.execute(delete(datasets).where(datasets.c.id == ds.id))
+    return ds
+
+
+async def add_garbage(conn: AsyncConnection, keys: list[str], delete_after: datetime) -> None:
+    """Schedule blobs for removal (idempotent: a key already scheduled keeps its time)."""
+    if not keys:
+        return
+    keys = list(dict.fromkeys(keys))
+    for i in range(0, len(keys), 500):  # stay far below SQLite's bound-parameter limit
+        part = keys[i : i + 500]
+        existing = set(
+            (
+                await conn.execute(select(garbage.c.blob_key).where(garbage.c.blob_key.in_(part)))
+            ).scalars()
+        )
+        fresh = [{"blob_key": k, "delete_after": delete_after} for k in part if k not in existing]
+        if fresh:
+            await conn.execute(insert(garbage), fresh)

@@ -1,0 +1,45 @@
+"""The long-lived parts a request or a background task needs, built once per process."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from trainset.config import ConfigError, Settings
+from trainset.db.engine import Database
+from trainset.domain.signing import Signer
+from trainset.storage.base import Storage
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    storage: Storage
+    signer: Signer
+    # Set when new check jobs are queued, so an in-process worker starts at once.
+    jobs_queued: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+def open_storage(settings: Settings) -> Storage:
+    url = settings.resolved_storage_url
+    if url.startswith("file://"):
+        from pathlib import Path
+
+        from trainset.storage.local import LocalStorage
+
+        local = LocalStorage(Path(url[len("file://") :]))
+        local.open()
+        return local
+    raise ConfigError(
+        f"TRAINSET_STORAGE_URL={url!r}: only file:// storage is supported by this version"
+    )
+
+
+def build(settings: Settings) -> Services:
+    return Services(
+        settings=settings,
+        db=Database(settings.resolved_database_url),
+        storage=open_storage(settings),
+        signer=Signer(settings.signing_key()),
+    )

@@ -1,0 +1,223 @@
+"""A directory as blob storage. Runs in production: every path is confirmed inside the root.
+
+Layout under the root: `ab/cd/<key>` for committed blobs (keys are random hex), and
+`.tmp/<random>` for writes in progress. A write is hashed while it streams to its
+temp file, fsynced, then renamed into place and the directory fsynced, so a crash
+leaves either the whole blob or only a temp file that `sweep_temporary` removes.
+Disk and hashing work happens in threads, never on the event loop; a write pipelines
+one buffer in a thread while the next one fills.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import hashlib
+import os
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+from trainset.errors import InsufficientStorage, StorageUnavailable
+from trainset.storage.base import BlobInfo
+
+_KEY = re.compile(r"^[0-9a-f]{32}$")
+_FLUSH_AT = 1 << 20
+_READ_CHUNK = 1 << 20
+
+
+def _translate(e: OSError) -> Exception:
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorage("The storage volume is full; nothing was stored.")
+    return StorageUnavailable(f"Storage is unavailable ({e.strerror}).", retry_after=5)
+
+
+class LocalBlobWriter:
+    def __init__(self, storage: LocalStorage, key: str, tmp: Path, final: Path, fd: int):
+        self.key = key
+        self.size = 0
+        self._storage = storage
+        self._tmp = tmp
+        self._final = final
+        self._fd = fd
+        self._hash = hashlib.sha256()
+        self._buf = bytearray()
+        self._inflight: asyncio.Future[None] | None = None
+        self._closed = False
+
+    def _flush_sync(self, data: bytearray) -> None:
+        self._hash.update(data)
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+
+    async def _drain(self) -> None:
+        if self._inflight is not None:
+            fut, self._inflight = self._inflight, None
+            try:
+                await fut
+            except OSError as e:
+                raise _translate(e) from e
+
+    async def write(self, chunk: bytes) -> None:
+        self._buf += chunk
+        self.size += len(chunk)
+        if len(self._buf) >= _FLUSH_AT:
+            await self._drain()
+            data, self._buf = self._buf, bytearray()
+            loop = asyncio.get_running_loop()
+            self._inflight = loop.run_in_executor(None, self._flush_sync, data)
+
+    def _commit_sync(self, data: bytearray) -> None:
+        self._flush_sync(data)
+        os.fsync(self._fd)
+        os.close(self._fd)
+        self._closed = True
+        self._final.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self._tmp, self._final)
+        dfd = os.open(self._final.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+    async def commit(self) -> BlobInfo:
+        try:
+            await self._drain()
+            data, self._buf = self._buf, bytearray()
+            await asyncio.to_thread(self._commit_sync, data)
+        except OSError as e:
+            await self.abort()
+            raise _translate(e) from e
+        except BaseException:
+            await self.abort()
+            raise
+        return BlobInfo(self.key, self.size, self._hash.hexdigest())
+
+    def _abort_sync(self) -> None:
+        if not self._closed:
+            self._closed = True
+            os.close(self._fd)
+        self._tmp.unlink(missing_ok=True)
+
+    async def abort(self) -> None:
+        if self._inflight is not None:
+            # Let the in-flight write finish before the descriptor is closed under it.
+            with contextlib.suppress(Exception):  # the write is being discarded anyway
+                await asyncio.shield(self._inflight)
+            self._inflight = None
+        self._buf = bytearray()
+        await asyncio.to_thread(self._abort_sync)
+
+
+class LocalStorage:
+    """Blobs in a local directory (`file://` storage URL)."""
+
+    def __init__(self, root: Path):
+        self.root = root.resolve()
+        self.tmp = self.root / ".tmp"
+
+    def open(self) -> None:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def new_key(self) -> str:
+        return secrets.token_hex(16)
+
+    def path(self, key: str) -> Path:
+        if not _KEY.match(key):
+            raise ValueError("malformed blob key")
+        p = (self.root / key[:2] / key[2:4] / key).resolve()
+        if not p.is_relative_to(self.root):
+            raise ValueError("blob path escapes the storage root")
+        return p
+
+    async def writer(self, key: str) -> LocalBlobWriter:
+        final = self.path(key)
+        tmp = self.tmp / f"{key}.{secrets.token_hex(4)}.part"
+
+        def _open() -> int:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+
+        try:
+            fd = await asyncio.to_thread(_open)
+        except OSError as e:
+            raise _translate(e) from e
+        return LocalBlobWriter(self, key, tmp, final, fd)
+
+    async def stat(self, key: str) -> int | None:
+        try:
+            st = await asyncio.to_thread(os.stat, self.path(key))
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise _translate(e) from e
+        return st.st_size
+
+    async def delete(self, key: str) -> None:
+        try:
+            await asyncio.to_thread(self.path(key).unlink, True)
+        except OSError as e:
+            raise _translate(e) from e
+
+    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        path = self.path(key)
+        try:
+            f = await asyncio.to_thread(path.open, "rb")
+        except OSError as e:
+            raise _translate(e) from e
+        try:
+            await asyncio.to_thread(f.seek, start)
+            remaining = None if end is None else end - start
+            while remaining is None or remaining > 0:
+                n = _READ_CHUNK if remaining is None else min(_READ_CHUNK, remaining)
+                chunk = await asyncio.to_thread(f.read, n)
+                if not chunk:
+                    break
+                if remaining is not None:
+                    remaining -= len(chunk)
+                yield chunk
+        finally:
+            await asyncio.to_thread(f.close)
+
+    @asynccontextmanager
+    async def local_copy(self, key: str) -> AsyncIterator[str]:
+        # Blobs are immutable and only removed after a grace period: the path is stable.
+        yield str(self.path(key))
+
+    def presign_put(
+        self, key: str, *, size: int, content_type: str, expires_at: datetime
+    ) -> str | None:
+        return None  # trainset receives the bytes itself (a locally signed URL)
+
+    async def ping(self) -> None:
+        def _probe() -> None:
+            probe = self.tmp / f"ping.{secrets.token_hex(4)}"
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+            probe.unlink()
+
+        try:
+            await asyncio.to_thread(_probe)
+        except OSError as e:
+            raise _translate(e) from e
+
+    async def sweep_temporary(self, older_than_seconds: float) -> int:
+        def _sweep() -> int:
+            cutoff = time.time() - older_than_seconds
+            n = 0
+            for entry in os.scandir(self.tmp):
+                try:
+                    if entry.stat().st_mtime < cutoff:
+                        os.unlink(entry.path)
+                        n += 1
+                except FileNotFoundError:
+                    continue
+            return n
+
+        return await asyncio.to_thread(_sweep)
