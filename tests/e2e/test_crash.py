@@ -1,0 +1,148 @@
+"""kill -9 at awkward moments, then restart: nothing partial, statuses consistent."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import media
+from tests.server import TrainsetServer
+from tests.wire import BASE, create, signed_urls, status, upload, wait_final
+
+
+@pytest.fixture
+def srv() -> Iterator[TrainsetServer]:
+    with TrainsetServer(env={"TRAINSET_WORKERS": "1"}) as s:
+        yield s
+
+
+def _temp_files(srv: TrainsetServer) -> list[Path]:
+    return list((srv.data_dir / "blobs" / ".tmp").glob("*.part"))
+
+
+def _wait_for(cond: object, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not cond():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached")
+        time.sleep(0.02)
+
+
+def _slow_body(head: bytes, stop: threading.Event) -> Iterator[bytes]:
+    """Sends `head`, then trickles filler until the server dies."""
+    yield head
+    while not stop.is_set():
+        yield b"\0" * 65536
+        time.sleep(0.05)
+
+
+def _send_in_thread(fn: object) -> threading.Thread:
+    def run() -> None:
+        with contextlib.suppress(Exception):  # the server is killed under it: expected
+            fn()  # type: ignore[operator]
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def _blob_count(srv: TrainsetServer) -> int:
+    root = srv.data_dir / "blobs"
+    return sum(1 for p in root.rglob("*") if p.is_file() and ".tmp" not in p.parts)
+
+
+def test_kill_during_direct_upload(srv: TrainsetServer) -> None:
+    c = srv.client()
+    ds = create(c)["id"]
+    v1 = media.jpeg(300, 300)
+    upload(c, ds, "a.jpg", v1)
+    upload(c, ds, "a.txt", media.caption())
+    assert wait_final(c, ds)["status"] == "READY"
+
+    stop = threading.Event()
+    boundary = "crashboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+        "Content-Type: image/jpeg\r\n\r\n"
+    ).encode() + media.jpeg(300, 300)[:1000]
+    t = _send_in_thread(
+        lambda: httpx.post(
+            f"{srv.base_url}{BASE}/{ds}/upload",
+            headers={**srv.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+            content=_slow_body(head, stop),
+            timeout=30,
+        )
+    )
+    _wait_for(lambda: _temp_files(srv) and status(c, ds)["status"] == "UPLOADING")
+    srv.kill(signal.SIGKILL)
+    stop.set()
+    t.join(10)
+    assert _temp_files(srv), "the partial upload should have been on disk at the crash"
+
+    srv.restart()
+    c = srv.client()
+    body = wait_final(c, ds)
+    assert body["status"] == "READY", body
+    assert {"filename": "a.jpg", "size_bytes": len(v1)} in body["files"]
+    assert _temp_files(srv) == []
+    assert _blob_count(srv) == 2  # v1 and its caption, nothing else
+
+
+def test_kill_during_signed_put_then_retry_same_url(srv: TrainsetServer) -> None:
+    c = srv.client()
+    ds = create(c)["id"]
+    upload(c, ds, "a.txt", media.caption())
+    body_bytes = media.video("mp4", frames=3)
+    size = len(body_bytes) + 4 * 65536
+    entry = signed_urls(c, ds, {"a.mp4": size})["a.mp4"]
+
+    stop = threading.Event()
+    t = _send_in_thread(
+        lambda: httpx.put(
+            entry["upload_url"],
+            headers={**entry["headers"], "Content-Length": str(size)},
+            content=_slow_body(body_bytes, stop),
+            timeout=30,
+        )
+    )
+    _wait_for(lambda: bool(_temp_files(srv)))
+    srv.kill(signal.SIGKILL)
+    stop.set()
+    t.join(10)
+
+    srv.restart()
+    c = srv.client()
+    after = status(c, ds)
+    # The URL is still outstanding (not expired), so the dataset waits for it.
+    assert after["status"] == "UPLOADING"
+    assert [f["filename"] for f in after["files"]] == ["a.txt"]
+    assert _temp_files(srv) == []
+
+    # Retrying the same URL with the whole body succeeds.
+    full = body_bytes + b"\0" * (size - len(body_bytes))
+    r = httpx.put(entry["upload_url"], headers=entry["headers"], content=full, timeout=30)
+    assert r.status_code == 200, r.text
+    final = wait_final(c, ds)
+    assert final["status"] == "READY", final
+    assert {"filename": "a.mp4", "size_bytes": size} in final["files"]
+
+
+def test_kill_during_checks_then_checks_finish(srv: TrainsetServer) -> None:
+    c = srv.client()
+    ds = create(c)["id"]
+    for i in range(12):
+        upload(c, ds, f"p{i:02}.jpg", media.jpeg(800, 600))
+        upload(c, ds, f"p{i:02}.txt", media.caption(f"picture {i}"))
+    srv.kill(signal.SIGKILL)
+    srv.restart()
+    c = srv.client()
+    body = wait_final(c, ds)
+    assert body["status"] == "READY", body
+    assert len(body["files"]) == 24
