@@ -16,7 +16,13 @@ $(BIN)/trainset: pyproject.toml uv.lock | $(UV)
 
 install: $(BIN)/trainset  ## create .venv with trainset and the dev tools
 
-serve: install  ## run the embedded service (SQLite + ./data); prints the token on first start
+serve: install  ## run the embedded service (SQLite + ./data), printing a token to use
+	@# First start: serve creates the account and prints its token. Later starts cannot
+	@# show that one again (only its hash is kept), so a fresh token is made for you.
+	@if [ -f "$${TRAINSET_DATA_DIR:-data}/trainset.db" ]; then \
+	  echo "trainset: a new token for account 'default' (earlier tokens keep working):"; \
+	  $(BIN)/trainset admin create-token default --label "make serve" | sed 's/^/    /' || true; \
+	fi
 	$(BIN)/trainset serve
 
 check: install  ## ruff format + lint, mypy

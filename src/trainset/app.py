@@ -34,6 +34,12 @@ async def start(svc: Services, *, announce: bool = True) -> None:
                 f"\n    {token}\n",
                 flush=True,
             )
+    elif announce and token is None and not svc.settings.bootstrap_token:
+        print(
+            "trainset: tokens are shown once, at the first start. For a new one run:\n"
+            "    trainset admin create-token default",
+            flush=True,
+        )
     if svc.db.is_sqlite:
         await maintenance.recover(svc)
 
