@@ -31,7 +31,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorResponse},
 }
 router = APIRouter(prefix="/prod/v1/trainers/datasets", tags=["datasets"], responses=ERRORS)
-DatasetId = Annotated[str, Path(max_length=64, description="The dataset's id")]
+# No length limit here: any unknown id, however long, is a 404 like every other.
+DatasetId = Annotated[str, Path(description="The dataset's id")]
 
 
 @router.post("", response_model=DatasetOut, responses={409: {"model": ErrorResponse}})

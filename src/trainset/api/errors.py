@@ -66,6 +66,8 @@ def error_response(exc: e.TrainsetError) -> Response:
 
 
 def _validation_message(errs: list[Any]) -> tuple[str, list[dict[str, Any]]]:
+    if any(err.get("type") == "json_invalid" for err in errs):
+        return "The request body is not valid JSON.", [{"field": "body", "problem": "not JSON"}]
     details = []
     for err in errs:
         loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]

@@ -74,21 +74,23 @@ class RequestContext:
 
         receive_ = receive
         if scope["method"] in ("POST", "PUT", "PATCH") and not _is_streaming(scope["path"]):
-            receive_ = _capped(receive, scope)
-
-        try:
-            await self.app(scope, receive_, send_with_id)
-        except _BodyTooLarge:
-            if not started:
+            # JSON bodies are small: read them here, whole, so an oversized one is a 413
+            # before the framework parses anything (it would turn a raised error into 400).
+            body = await _read_capped(receive, scope)
+            if body is None:
                 await _send_json(
                     send,
                     413,
                     error_body(
-                        "request_too_large",
-                        f"The request body is over {MAX_JSON_BODY} bytes.",
+                        "request_too_large", f"The request body is over {MAX_JSON_BODY} bytes."
                     ),
                     rid,
                 )
+                return
+            receive_ = _replay(body, receive)
+
+        try:
+            await self.app(scope, receive_, send_with_id)
         except Exception:
             log.exception("unhandled error on %s %s", scope["method"], scope["path"])
             if not started:
@@ -102,26 +104,35 @@ class RequestContext:
                 )
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
-def _capped(receive: Receive, scope: Scope) -> Receive:
+async def _read_capped(receive: Receive, scope: Scope) -> bytes | None:
+    """The whole body, or None as soon as it is known to exceed MAX_JSON_BODY."""
     for k, v in scope["headers"]:
         if k == b"content-length" and v.isdigit() and int(v) > MAX_JSON_BODY:
-
-            async def refuse() -> Message:
-                raise _BodyTooLarge
-
-            return refuse
+            return None
+    parts: list[bytes] = []
     seen = 0
-
-    async def counted() -> Message:
-        nonlocal seen
+    while True:
         message = await receive()
-        seen += len(message.get("body", b""))
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        seen += len(chunk)
         if seen > MAX_JSON_BODY:
-            raise _BodyTooLarge
-        return message
+            return None
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(parts)
 
-    return counted
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()  # after the body: wait for the disconnect, as Starlette does
+
+    return replay

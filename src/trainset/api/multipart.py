@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from urllib.parse import unquote_to_bytes
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -36,6 +37,64 @@ class FileEnd:
 
 
 Event = FileStart | FileData | FileEnd
+
+
+def _unquote_ext(value: str) -> str | None:
+    """RFC 5987 `UTF-8''percent%20encoded` (filename*=); None if malformed."""
+    charset, _, rest = value.partition("'")
+    _lang, _, encoded = rest.partition("'")
+    if charset.lower() != "utf-8":
+        return None
+    try:
+        return unquote_to_bytes(encoded).decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def disposition_params(raw: bytes) -> dict[str, str]:
+    """Parameters of a Content-Disposition header, exactly as sent.
+
+    Unlike python-multipart's parser this keeps the whole filename: it does not cut a
+    Windows path down to its last component (a name with `\\` must be refused, not
+    shortened). In a quoted value only `\\"` is an escape; other backslashes are kept.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequest("The file name is not valid UTF-8.") from None
+    params: dict[str, str] = {}
+    i = text.find(";")
+    n = len(text)
+    while 0 <= i < n:
+        i += 1
+        while i < n and text[i] in " \t":
+            i += 1
+        eq = text.find("=", i)
+        if eq < 0:
+            break
+        key = text[i:eq].strip().lower()
+        i = eq + 1
+        if i < n and text[i] == '"':
+            i += 1
+            out = []
+            while i < n and text[i] != '"':
+                if text[i] == "\\" and i + 1 < n and text[i + 1] == '"':
+                    i += 1
+                out.append(text[i])
+                i += 1
+            value = "".join(out)
+            i = text.find(";", i)
+        else:
+            end = text.find(";", i)
+            value = text[i : end if end >= 0 else n].strip()
+            i = end
+        if key.endswith("*"):
+            decoded = _unquote_ext(value)
+            if decoded is None:
+                raise InvalidRequest(f"The {key} parameter is malformed (expected UTF-8'').")
+            value = decoded
+        params.setdefault(key, value)
+    return params
 
 
 def boundary_of(content_type: str | None) -> bytes:
@@ -100,18 +159,14 @@ class MultipartReader:
         disposition = self._headers.get(b"content-disposition")
         if disposition is None:
             raise InvalidRequest("A form part has no Content-Disposition header.")
-        _, params = parse_options_header(disposition)
-        if params.get(b"name") != b"file":
+        params = disposition_params(disposition)
+        if params.get("name") != "file":
             return
         if self._seen_file:
             raise InvalidRequest("Send exactly one `file` field per upload request.")
-        raw = params.get(b"filename")
-        if raw is None:
+        filename = params.get("filename*") or params.get("filename")
+        if filename is None:
             raise InvalidRequest("The `file` field must be a file (it has no filename).")
-        try:
-            filename = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidRequest("The file name is not valid UTF-8.") from None
         self._seen_file = True
         self._in_file = True
         self._events.append(FileStart(filename))

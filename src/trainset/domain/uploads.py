@@ -265,8 +265,11 @@ async def _close_attempt(conn: AsyncConnection, upload_id: str, state: str, at: 
 # --- signed URLs -------------------------------------------------------------------
 
 
-def validate_url_request(sizes: dict[str, int], limit: int) -> dict[str, int]:
-    """Check every entry; one error lists every bad filename. Returns NFC name -> size."""
+def validate_url_request(sizes: dict[str, int], limit: int) -> dict[str, tuple[int, str]]:
+    """Check every entry; one error lists every bad filename.
+
+    Returns NFC name -> (size, the name as the client sent it): files are stored under
+    the NFC name, and the response answers under the client's own key."""
     if not sizes:
         raise InvalidRequest("filenameToByteSize must name at least one file.")
     if len(sizes) > MAX_URLS_PER_CALL:
@@ -276,7 +279,7 @@ def validate_url_request(sizes: dict[str, int], limit: int) -> dict[str, int]:
     bad_names: list[dict[str, Any]] = []
     bad_types: list[dict[str, Any]] = []
     too_large: list[dict[str, Any]] = []
-    out: dict[str, int] = {}
+    out: dict[str, tuple[int, str]] = {}
     for raw, size in sizes.items():
         try:
             name = check_filename(raw)
@@ -292,7 +295,7 @@ def validate_url_request(sizes: dict[str, int], limit: int) -> dict[str, int]:
         if name in out:
             bad_names.append({"filename": raw, "reason": "appears twice after NFC normalisation"})
             continue
-        out[name] = size
+        out[name] = (size, raw)
     if bad_names:
         names = ", ".join(repr(b["filename"]) for b in bad_names)
         raise InvalidFilename(f"Invalid file names: {names}.", details=bad_names)
@@ -355,7 +358,7 @@ async def issue_urls(
                 .values(state="cleared")
             )
         rows = []
-        for name, size in sizes.items():
+        for name, (size, raw_name) in sizes.items():
             ft = BY_EXT[extension(name)]
             upload_id = str(uuid.uuid4())
             key = svc.storage.new_key()
@@ -382,7 +385,7 @@ async def issue_urls(
                     "expires_at": expires_at,
                 }
             )
-            out[name] = {
+            out[raw_name] = {
                 "upload_url": url,
                 "method": "PUT",
                 "headers": {"Content-Type": ft.content_type},
