@@ -13,9 +13,10 @@ big     one 150,000,000-byte .mp4 (ftyp header + random bytes, cached on disk, s
 small   1,000 x 2 KB captions by 8 concurrent clients (threads, one keep-alive httpx
         client each): trainset direct route vs SeaweedFS presigned PUTs, presigning
         inside the timed loop (trainset's route needs no presign).
-status  seed one dataset with 10,000 files and the account with 10,000 datasets
-        through the API (8 concurrent clients), wait for the checks to settle, then
-        200 sequential GETs each of /status and of the list, next to /healthz as floor.
+status  seed the account with 10,000 datasets, then one dataset with 10,000 files (5,000
+        distinct 256x256 PNGs + captions) through the API (8 concurrent clients), wait
+        for the checks to settle, then time 200 sequential GETs each of /status and of
+        the list, next to /healthz as the floor.
 
 Everything is bounded: seeding stops at --seed-seconds and the table says how far it got.
 """
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import queue
 import sys
@@ -293,20 +295,31 @@ def bench_small(
 # ---------------------------------------------------------------------------- status/list
 
 
+def tiny_png(i: int) -> bytes:
+    """A distinct 256x256 solid-colour PNG (~300 B): valid, not small, no duplicates."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (256, 256), (i % 256, (i // 256) % 256, 128 + i % 97)).save(buf, "PNG")
+    return buf.getvalue()
+
+
 def seed(
     srv: C.TrainsetServer, n_files: int, n_datasets: int, workers: int, budget: float
-) -> tuple[str, int, int, float]:
-    """Create one dataset with ``n_files`` tiny files and datasets up to ``n_datasets``
-    in the account (both via the API, concurrently, bounded by ``budget`` seconds)."""
+) -> tuple[str, int, int, dict[str, float]]:
+    """Via the API, concurrently, bounded by ``budget`` seconds: first datasets until
+    the account has ``n_datasets``, then one dataset with ``n_files`` files (pairs of a
+    distinct 256x256 PNG and its caption, so it can become READY without warnings)."""
     deadline = time.monotonic() + budget
     with srv.client() as admin:
-        big_ds = new_dataset(admin, "bench_status_10k")
         existing = len(C.check(admin.get(C.API), "list")["datasets"])
-    counts = {"files": 0, "datasets": 0}
+        big_ds = new_dataset(admin, "bench_status_10k")
+    counts = {"files": 0, "datasets": 1}
+    last_done: dict[str, float] = {}
     lock = threading.Lock()
     jobs: Iterator[tuple[str, int]] = iter(
-        [("file", i) for i in range(n_files)]
-        + [("dataset", i) for i in range(max(0, n_datasets - existing))]
+        [("dataset", i) for i in range(max(0, n_datasets - existing - 1))]
+        + [("file", pair) for pair in range(n_files // 2)]
     )
     jobs_lock = threading.Lock()
 
@@ -318,22 +331,26 @@ def seed(
                 if job is None:
                     return
                 kind, i = job
-                if kind == "file":
-                    data = f"caption {i}\n".encode()
-                    r = C.request_with_retry(
-                        lambda i=i, data=data: http.post(
-                            f"{C.API}/{big_ds}/upload",
-                            files={"file": (f"f_{i:05d}.txt", data, "text/plain")},
+                if kind == "file":  # a pair, so a stop at the deadline leaves no orphan
+                    text = f"a photo of sks object number {i}\n".encode()
+                    for part in (
+                        (f"img_{i:05d}.png", tiny_png(i), "image/png"),
+                        (f"img_{i:05d}.txt", text, "text/plain"),
+                    ):
+                        r = C.request_with_retry(
+                            lambda part=part: http.post(
+                                f"{C.API}/{big_ds}/upload", files={"file": part}
+                            )
                         )
-                    )
-                    C.check(r, "seed upload")
+                        C.check(r, "seed upload")
                 else:
                     r = C.request_with_retry(
                         lambda i=i: http.post(C.API, json={"name": f"bench_ds_{i:05d}"})
                     )
                     C.check(r, "seed dataset")
                 with lock:
-                    counts[kind + "s"] += 1
+                    counts[kind + "s"] += 2 if kind == "file" else 1
+                    last_done[kind] = time.perf_counter()
 
     t0 = time.perf_counter()
     threads = [threading.Thread(target=worker, daemon=True) for _ in range(workers)]
@@ -341,7 +358,21 @@ def seed(
         t.start()
     for t in threads:
         t.join()
-    return big_ds, counts["files"], counts["datasets"] + existing, time.perf_counter() - t0
+    total = time.perf_counter() - t0
+    ds_time = last_done.get("dataset", t0) - t0
+    file_time = last_done.get("file", t0) - (last_done.get("dataset", t0))
+    print(
+        f"[status] seeding: {counts['datasets'] - 1} datasets in {ds_time:.0f}s, "
+        f"{counts['files']} files in {file_time:.0f}s",
+        flush=True,
+    )
+    timing = {
+        "datasets_s": ds_time,
+        "files_s": file_time,
+        "total_s": total,
+        "created": counts["datasets"],
+    }
+    return big_ds, counts["files"], counts["datasets"] + existing, timing
 
 
 def timed_gets(http: httpx.Client, path: str, n: int) -> tuple[list[float], int]:
@@ -365,8 +396,8 @@ def bench_status(
     workers: int,
     budget: float,
 ) -> Table:
-    ds, files, datasets, dt = seed(srv, n_files, n_datasets, workers, budget)
-    print(f"[status] seeded {files} files + {datasets} datasets in {dt:.0f}s", flush=True)
+    ds, files, datasets, timing = seed(srv, n_files, n_datasets, workers, budget)
+    dt = timing["total_s"]
     rows: list[list[Any]] = []
     with srv.client(timeout=60.0) as http:
         t0 = time.monotonic()
@@ -390,9 +421,11 @@ def bench_status(
                 ]
             )
     title = (
-        f"status/list: {n_requests} sequential GETs each, one keep-alive client; seeded via "
-        f"the API ({workers} clients): {files:,} files + {datasets:,} datasets in the account "
-        f"in {dt:.0f} s ({(files + datasets) / dt:.0f} req/s)"
+        f"status/list: {n_requests} sequential GETs each, one keep-alive client. Seeded via "
+        f"the API by {workers} clients in {dt:.0f} s (budget {budget:.0f} s): datasets in "
+        f"the account {datasets:,} (created {timing['created']:,.0f}"
+        f" in {timing['datasets_s']:.0f} s), then {files:,}/{n_files:,} files in "
+        f"{timing['files_s']:.0f} s ({files / max(timing['files_s'], 1e-9):.0f} files/s)"
     )
     return title, ["request", "p50 ms", "p99 ms", "max ms", "body"], rows
 
@@ -424,7 +457,7 @@ def main() -> int:
     ap.add_argument("--files", type=int, default=10_000)
     ap.add_argument("--datasets", type=int, default=10_000)
     ap.add_argument("--requests", type=int, default=200)
-    ap.add_argument("--seed-seconds", type=float, default=180.0, help="seeding time budget")
+    ap.add_argument("--seed-seconds", type=float, default=180.0, help="seeding time budget (s)")
     ap.add_argument("--workers", default=None, help="TRAINSET_WORKERS (default: server's)")
     ap.add_argument("--s3-backend", action="store_true", help="trainset stores blobs in SeaweedFS")
     args = ap.parse_args()

@@ -15,10 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-try:  # tests/ is not a package today; work either way
-    from tests.seaweed import SeaweedS3, SeaweedStartError, find_weed
-except ImportError:  # pragma: no cover - depends on how pytest set up sys.path
-    from seaweed import SeaweedS3, SeaweedStartError, find_weed  # type: ignore[no-redef]
+from tests.seaweed import SeaweedS3, SeaweedStartError, find_weed
 
 
 def _have_weed() -> bool:

@@ -100,7 +100,7 @@ def test_kill_during_signed_put_then_retry_same_url(srv: TrainsetServer) -> None
     ds = create(c)["id"]
     upload(c, ds, "a.txt", media.caption())
     body_bytes = media.video("mp4", frames=3)
-    size = len(body_bytes) + 4 * 65536
+    size = len(body_bytes) + 48 * 65536  # over 1 MiB: the server spills to disk
     entry = signed_urls(c, ds, {"a.mp4": size})["a.mp4"]
 
     stop = threading.Event()

@@ -19,14 +19,20 @@ def services(request: Request) -> Services:
     return svc
 
 
-async def account(
-    request: Request,
+def bearer(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Account:
+) -> str:
+    """The bearer token as sent (checked against the database by the caller)."""
     if creds is None or creds.scheme.lower() != "bearer":
         raise Unauthorized("Send `Authorization: Bearer <token>`.")
-    return await authenticate(services(request).db, creds.credentials)
+    return creds.credentials
+
+
+async def account(request: Request, token: Annotated[str, Depends(bearer)]) -> Account:
+    return await authenticate(services(request).db, token)
 
 
 Svc = Annotated[Services, Depends(services)]
 Caller = Annotated[Account, Depends(account)]
+# For the direct upload: the token is checked in the same transaction that starts it.
+BearerToken = Annotated[str, Depends(bearer)]

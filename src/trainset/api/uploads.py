@@ -11,7 +11,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from trainset.api.datasets import ERRORS, DatasetId
-from trainset.api.deps import Caller, Svc
+from trainset.api.deps import BearerToken, Caller, Svc
 from trainset.api.multipart import FileData, FileStart, MultipartReader, boundary_of, events
 from trainset.api.responses import json_response
 from trainset.api.schemas import (
@@ -106,7 +106,7 @@ def _too_large_direct(limit: int, signed_limit: int) -> TrainsetError:
     },
 )
 async def upload_file(
-    request: Request, svc: Svc, caller: Caller, dataset_id: DatasetId
+    request: Request, svc: Svc, token: BearerToken, dataset_id: DatasetId
 ) -> Response:
     """Upload one file (up to 150,000,000 bytes) as multipart field `file`."""
     settings = svc.settings
@@ -126,7 +126,7 @@ async def upload_file(
             break
     if start is None:
         raise InvalidRequest("The upload has no `file` field.")
-    ticket = await uploads.start_direct(svc, caller, dataset_id, start.filename)
+    ticket = await uploads.start_direct(svc, token, dataset_id, start.filename)
 
     async def file_bytes() -> AsyncIterator[bytes]:
         # Runs the body to its end so the closing boundary (and no second file) is seen.

@@ -1,40 +1,53 @@
-"""Database engines for SQLite (embedded) and PostgreSQL (scaled), behind one small API.
+"""Database access for SQLite (embedded) and PostgreSQL (scaled), behind one small API.
 
-`db.read()` yields a connection in a read transaction; `db.write()` yields one in a
-write transaction that commits on success. On SQLite, writes are serialised inside
-the process (a one-connection writer pool) and start with `BEGIN IMMEDIATE`, so two
-writers never deadlock on a lock upgrade; readers run concurrently under WAL.
+Each transaction is a plain synchronous function run whole in a worker thread:
+`await db.read(fn, *args)` / `await db.write(fn, *args)` call `fn(conn, *args)`
+inside a transaction and return its result. The event loop never blocks on the
+database, and a transaction costs one thread hand-off instead of one per statement,
+which keeps SQLite's single writer lock held only for the work itself.
+
+On SQLite, writes run on one dedicated thread (so they queue in-process instead of
+contending for the file lock) and start with `BEGIN IMMEDIATE`, so a write never
+deadlocks upgrading a read lock; reads run concurrently under WAL on other threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy import Connection, create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import DBAPIError
 
 from trainset.errors import Overloaded
 
+P = ParamSpec("P")
+T = TypeVar("T")
 
-def async_url(url: str) -> str:
+
+def sync_url(url: str) -> str:
     u = make_url(url)
-    if u.drivername in ("sqlite", "sqlite+pysqlite"):
-        u = u.set(drivername="sqlite+aiosqlite")
-    elif u.drivername in ("postgresql", "postgresql+psycopg2", "postgresql+psycopg"):
-        u = u.set(drivername="postgresql+asyncpg")
+    if u.drivername in ("sqlite", "sqlite+aiosqlite"):
+        u = u.set(drivername="sqlite+pysqlite")
+    elif u.drivername in ("postgresql", "postgresql+asyncpg", "postgresql+psycopg2"):
+        u = u.set(drivername="postgresql+psycopg")
     return u.render_as_string(hide_password=False)
 
 
-def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
-    engine = create_async_engine(
-        url, pool_size=pool_size, max_overflow=0, pool_timeout=120, pool_pre_ping=False
+def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> Engine:
+    engine = create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=0,
+        pool_timeout=120,
+        connect_args={"check_same_thread": False},
     )
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _rec: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin.
         dbapi_conn.isolation_level = None
@@ -47,7 +60,7 @@ def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql(begin)
 
@@ -55,52 +68,68 @@ def _sqlite_engine(url: str, *, begin: str, pool_size: int) -> AsyncEngine:
 
 
 class Database:
-    """Engines plus the read/write transaction helpers every query module uses."""
+    """Engines, thread pools and the read/write transaction runners."""
 
-    def __init__(self, url: str):
-        self.url = async_url(url)
+    def __init__(self, url: str, *, readers: int = 8):
+        self.url = sync_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         if self.dialect == "sqlite":
-            self._reader = _sqlite_engine(self.url, begin="BEGIN", pool_size=8)
+            # check_same_thread=False: pooled connections move between pool threads,
+            # never used by two threads at once.
+            self._reader = _sqlite_engine(self.url, begin="BEGIN", pool_size=readers)
             self._writer = _sqlite_engine(self.url, begin="BEGIN IMMEDIATE", pool_size=1)
+            self._read_pool = ThreadPoolExecutor(readers, thread_name_prefix="db-read")
+            self._write_pool = ThreadPoolExecutor(1, thread_name_prefix="db-write")
         else:
-            self._reader = create_async_engine(
-                self.url, pool_size=10, max_overflow=10, pool_pre_ping=True
+            self._reader = create_engine(
+                self.url, pool_size=readers, max_overflow=readers, pool_pre_ping=True
             )
             self._writer = self._reader
+            self._read_pool = ThreadPoolExecutor(readers * 2, thread_name_prefix="db")
+            self._write_pool = self._read_pool
 
     @property
     def is_sqlite(self) -> bool:
         return self.dialect == "sqlite"
 
-    @asynccontextmanager
-    async def read(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self._reader.begin() as conn:
-                yield conn
-        except (OperationalError, DBAPIError) as e:
-            if (t := _transient(e)) is not None:
-                raise t from e
-            raise
+    async def read(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kw: P.kwargs
+    ) -> T:
+        """Run `fn(conn, ...)` in a read transaction in a worker thread."""
+        call = functools.partial(_in_transaction, self._reader, fn, *args, **kw)
+        return await asyncio.get_running_loop().run_in_executor(self._read_pool, call)
 
-    @asynccontextmanager
-    async def write(self) -> AsyncIterator[AsyncConnection]:
-        try:
-            async with self._writer.begin() as conn:
-                yield conn
-        except (OperationalError, DBAPIError) as e:
-            if (t := _transient(e)) is not None:
-                raise t from e
-            raise
+    async def write(
+        self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kw: P.kwargs
+    ) -> T:
+        """Run `fn(conn, ...)` in a write transaction (committed if it returns)."""
+        call = functools.partial(_in_transaction, self._writer, fn, *args, **kw)
+        return await asyncio.get_running_loop().run_in_executor(self._write_pool, call)
+
+    def write_sync(self, fn: Callable[Concatenate[Connection, P], T], *args: Any) -> T:
+        """For synchronous callers outside the event loop (migrations, admin commands)."""
+        return _in_transaction(self._writer, fn, *args)
 
     async def ping(self) -> None:
-        async with self.read() as conn:
-            await conn.execute(text("SELECT 1"))
+        await self.read(lambda conn: conn.execute(text("SELECT 1")).scalar())
 
     async def dispose(self) -> None:
-        await self._reader.dispose()
+        self._read_pool.shutdown(wait=True)
+        if self._write_pool is not self._read_pool:
+            self._write_pool.shutdown(wait=True)
+        self._reader.dispose()
         if self._writer is not self._reader:
-            await self._writer.dispose()
+            self._writer.dispose()
+
+
+def _in_transaction(engine: Engine, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    try:
+        with engine.begin() as conn:
+            return fn(conn, *args, **kw)
+    except DBAPIError as e:
+        if (t := _transient(e)) is not None:
+            raise t from e
+        raise
 
 
 def _transient(e: DBAPIError) -> Overloaded | None:

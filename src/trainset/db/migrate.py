@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 
 from trainset.db.engine import Database
 
@@ -22,15 +21,15 @@ def alembic_config() -> Config:
     return cfg
 
 
+def _upgrade(conn: Connection, revision: str, is_sqlite: bool) -> None:
+    if not is_sqlite:
+        # Several processes starting at once queue here instead of racing.
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
+    cfg = alembic_config()
+    cfg.attributes["connection"] = conn
+    command.upgrade(cfg, revision)
+
+
 async def upgrade(db: Database, revision: str = "head") -> None:
-    """Bring the schema to `revision`. Concurrent callers on PostgreSQL queue on a lock."""
-
-    def run(sync_conn: Any) -> None:
-        cfg = alembic_config()
-        cfg.attributes["connection"] = sync_conn
-        command.upgrade(cfg, revision)
-
-    async with db.write() as conn:
-        if not db.is_sqlite:
-            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK})
-        await conn.run_sync(run)
+    """Bring the schema to `revision`."""
+    await db.write(_upgrade, revision, db.is_sqlite)

@@ -7,9 +7,8 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from trainset.db.engine import Database
 from trainset.db.tables import accounts, tokens
@@ -33,29 +32,36 @@ def new_token() -> str:
     return TOKEN_PREFIX + secrets.token_urlsafe(32)
 
 
-async def authenticate(db: Database, token: str) -> Account:
+_LOOKUP = (
+    select(accounts.c.id, accounts.c.name)
+    .join(tokens, tokens.c.account_id == accounts.c.id)
+    .where(tokens.c.token_hash == bindparam("h"), tokens.c.revoked_at.is_(None))
+)
+
+
+def _lookup(conn: Connection, token_hash: str) -> Account | None:
+    row = conn.execute(_LOOKUP, {"h": token_hash}).first()
+    return Account(row.id, row.name) if row else None
+
+
+def check_token(conn: Connection, token: str) -> Account:
+    """The token's account, within a caller's transaction; else Unauthorized."""
     if not token or len(token) > 512:
         raise Unauthorized("Missing or malformed bearer token.")
-    async with db.read() as conn:
-        row = (
-            await conn.execute(
-                select(accounts.c.id, accounts.c.name)
-                .join(tokens, tokens.c.account_id == accounts.c.id)
-                .where(tokens.c.token_hash == hash_token(token), tokens.c.revoked_at.is_(None))
-            )
-        ).first()
-    if row is None:
+    account = _lookup(conn, hash_token(token))
+    if account is None:
         raise Unauthorized("The bearer token is unknown or revoked.")
-    return Account(row.id, row.name)
+    return account
 
 
-async def _insert_token(
-    conn: AsyncConnection, account_id: str, token: str, label: str | None
-) -> str:
-    token_id = str(uuid.uuid4())
-    await conn.execute(
+async def authenticate(db: Database, token: str) -> Account:
+    return await db.read(check_token, token)
+
+
+def _insert_token(conn: Connection, account_id: str, token: str, label: str | None) -> None:
+    conn.execute(
         tokens.insert().values(
-            id=token_id,
+            id=str(uuid.uuid4()),
             account_id=account_id,
             token_hash=hash_token(token),
             prefix=token[:8],
@@ -63,7 +69,11 @@ async def _insert_token(
             created_at=now(),
         )
     )
-    return token_id
+
+
+def _create_account(conn: Connection, account: Account, token: str) -> None:
+    conn.execute(accounts.insert().values(id=account.id, name=account.name, created_at=now()))
+    _insert_token(conn, account.id, token, "initial")
 
 
 async def create_account(db: Database, name: str, token: str | None = None) -> tuple[Account, str]:
@@ -74,47 +84,51 @@ async def create_account(db: Database, name: str, token: str | None = None) -> t
     token = token or new_token()
     account = Account(str(uuid.uuid4()), name)
     try:
-        async with db.write() as conn:
-            await conn.execute(accounts.insert().values(id=account.id, name=name, created_at=now()))
-            await _insert_token(conn, account.id, token, "initial")
+        await db.write(_create_account, account, token)
     except IntegrityError:
         raise Conflict(f"An account named {name!r} already exists.") from None
     return account, token
 
 
+def _create_token(conn: Connection, account_name: str, token: str, label: str | None) -> None:
+    account_id = conn.execute(select(accounts.c.id).where(accounts.c.name == account_name)).scalar()
+    if account_id is None:
+        raise NotFound(f"No account named {account_name!r}.")
+    _insert_token(conn, account_id, token, label)
+
+
 async def create_token(db: Database, account_name: str, label: str | None = None) -> str:
     token = new_token()
-    async with db.write() as conn:
-        account_id = (
-            await conn.execute(select(accounts.c.id).where(accounts.c.name == account_name))
-        ).scalar()
-        if account_id is None:
-            raise NotFound(f"No account named {account_name!r}.")
-        await _insert_token(conn, account_id, token, label)
+    await db.write(_create_token, account_name, token, label)
     return token
+
+
+def _revoke(conn: Connection, token_or_prefix: str) -> int:
+    if len(token_or_prefix) > 8:
+        cond = tokens.c.token_hash == hash_token(token_or_prefix)
+    else:
+        cond = tokens.c.prefix == token_or_prefix
+    result = conn.execute(
+        update(tokens).where(cond, tokens.c.revoked_at.is_(None)).values(revoked_at=now())
+    )
+    return int(result.rowcount)
 
 
 async def revoke_token(db: Database, token_or_prefix: str) -> int:
     """Revoke a token given in full, or every live token with that 8-character prefix."""
-    async with db.write() as conn:
-        if len(token_or_prefix) > 8:
-            cond = tokens.c.token_hash == hash_token(token_or_prefix)
-        else:
-            cond = tokens.c.prefix == token_or_prefix
-        result = await conn.execute(
-            update(tokens).where(cond, tokens.c.revoked_at.is_(None)).values(revoked_at=now())
-        )
-    n: int = result.rowcount
+    n = await db.write(_revoke, token_or_prefix)
     if n == 0:
         raise NotFound("No live token matches.")
     return n
 
 
+def _count_accounts(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(accounts)).scalar_one())
+
+
 async def bootstrap(db: Database, token: str | None) -> str | None:
     """On an instance with no accounts, create `default` and return its token (else None)."""
-    async with db.read() as conn:
-        count = (await conn.execute(select(func.count()).select_from(accounts))).scalar_one()
-    if count:
+    if await db.read(_count_accounts):
         return None
     try:
         _, tok = await create_account(db, "default", token)

@@ -9,9 +9,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select
+from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from trainset.db.engine import Database
 from trainset.db.tables import datasets, files, garbage, jobs, uploads
@@ -68,18 +67,12 @@ async def create(db: Database, account: Account, name: str | None) -> Dataset:
     name = check_dataset_name(name) if name is not None else generate_dataset_name()
     at = now()
     ds = Dataset(str(uuid.uuid4()), name, DRAFT, at, at)
+    row = {
+        "id": ds.id, "account_id": account.id, "name": ds.name, "status": DRAFT,
+        "created_at": at, "updated_at": at,
+    }  # fmt: skip
     try:
-        async with db.write() as conn:
-            await conn.execute(
-                insert(datasets).values(
-                    id=ds.id,
-                    account_id=account.id,
-                    name=ds.name,
-                    status=DRAFT,
-                    created_at=at,
-                    updated_at=at,
-                )
-            )
+        await db.write(lambda conn: conn.execute(insert(datasets).values(**row)))
     except IntegrityError:
         raise DatasetNameTaken(
             f"A dataset named {name!r} already exists in this account; pick another name "
@@ -88,35 +81,42 @@ async def create(db: Database, account: Account, name: str | None) -> Dataset:
     return ds
 
 
-async def fetch(conn: AsyncConnection, account: Account, dataset_id: str) -> Dataset:
+# Hot-path statements are built once: SQLAlchemy then reuses their cache keys and
+# compiled forms instead of rebuilding them on every request.
+_FETCH = select(*_COLS).where(
+    datasets.c.id == bindparam("ds_id"), datasets.c.account_id == bindparam("account_id")
+)
+
+
+def fetch(conn: Connection, account: Account, dataset_id: str) -> Dataset:
     """The account's dataset, or DatasetNotFound (also for another account's)."""
-    row = (
-        await conn.execute(
-            select(*_COLS).where(datasets.c.id == dataset_id, datasets.c.account_id == account.id)
-        )
-    ).first()
+    row = conn.execute(_FETCH, {"ds_id": dataset_id, "account_id": account.id}).first()
     if row is None:
         raise DatasetNotFound(f"No dataset with id {dataset_id!r} in this account.")
     return Dataset.from_row(row)
 
 
 async def get(db: Database, account: Account, dataset_id: str) -> Dataset:
-    async with db.read() as conn:
-        return await fetch(conn, account, dataset_id)
+    return await db.read(fetch, account, dataset_id)
+
+
+def _with_files(
+    conn: Connection, account: Account, dataset_id: str
+) -> tuple[Dataset, list[tuple[str, int]]]:
+    ds = fetch(conn, account, dataset_id)
+    rows = conn.execute(
+        select(files.c.filename, files.c.size_bytes)
+        .where(files.c.dataset_id == dataset_id)
+        .order_by(files.c.filename)
+    )
+    return ds, [(r.filename, r.size_bytes) for r in rows]
 
 
 async def with_files(
     db: Database, account: Account, dataset_id: str
 ) -> tuple[Dataset, list[tuple[str, int]]]:
     """The dataset and its completed files (name, size), from one consistent snapshot."""
-    async with db.read() as conn:
-        ds = await fetch(conn, account, dataset_id)
-        rows = await conn.execute(
-            select(files.c.filename, files.c.size_bytes)
-            .where(files.c.dataset_id == dataset_id)
-            .order_by(files.c.filename)
-        )
-        return ds, [(r.filename, r.size_bytes) for r in rows]
+    return await db.read(_with_files, account, dataset_id)
 
 
 def _encode_cursor(ds: Dataset) -> str:
@@ -161,44 +161,40 @@ async def list_datasets(
     q = q.order_by(datasets.c.created_at, datasets.c.id)
     if limit is not None:
         q = q.limit(limit + 1)
-    async with db.read() as conn:
-        items = [Dataset.from_row(r) for r in await conn.execute(q)]
+    items = await db.read(lambda conn: [Dataset.from_row(r) for r in conn.execute(q)])
     if limit is not None and len(items) > limit:
         items = items[:limit]
         return items, _encode_cursor(items[-1])
     return items, None
 
 
-async def remove(db: Database, account: Account, dataset_id: str, grace_seconds: int) -> Dataset:
-    """Delete the dataset and its rows now; its blobs go to garbage for later removal."""
-    async with db.write() as conn:
-        ds = await fetch(conn, account, dataset_id)
-        delete_after = now() + timedelta(seconds=grace_seconds)
-        keys = list(
-            (
-                await conn.execute(select(files.c.blob_key).where(files.c.dataset_id == ds.id))
-            ).scalars()
-        )
-        keys += [
-            k
-            for k in (
-                await conn.execute(
-                    select(uploads.c.blob_key).where(
-                        uploads.c.dataset_id == ds.id, uploads.c.blob_key.is_not(None)
-                    )
-                )
-            ).scalars()
-            if k is not None
-        ]
-        await add_garbage(conn, keys, delete_after)
-        await conn.execute(delete(jobs).where(jobs.c.dataset_id == ds.id))
-        await conn.execute(delete(files).where(files.c.dataset_id == ds.id))
-        await conn.execute(delete(uploads).where(uploads.c.dataset_id == ds.id))
-        await conn.execute(delete(datasets).where(datasets.c.id == ds.id))
+def _remove(conn: Connection, account: Account, dataset_id: str, grace_seconds: int) -> Dataset:
+    ds = fetch(conn, account, dataset_id)
+    delete_after = now() + timedelta(seconds=grace_seconds)
+    keys = list(conn.execute(select(files.c.blob_key).where(files.c.dataset_id == ds.id)).scalars())
+    keys += [
+        k
+        for k in conn.execute(
+            select(uploads.c.blob_key).where(
+                uploads.c.dataset_id == ds.id, uploads.c.blob_key.is_not(None)
+            )
+        ).scalars()
+        if k is not None
+    ]
+    add_garbage(conn, keys, delete_after)
+    conn.execute(delete(jobs).where(jobs.c.dataset_id == ds.id))
+    conn.execute(delete(files).where(files.c.dataset_id == ds.id))
+    conn.execute(delete(uploads).where(uploads.c.dataset_id == ds.id))
+    conn.execute(delete(datasets).where(datasets.c.id == ds.id))
     return ds
 
 
-async def add_garbage(conn: AsyncConnection, keys: list[str], delete_after: datetime) -> None:
+async def remove(db: Database, account: Account, dataset_id: str, grace_seconds: int) -> Dataset:
+    """Delete the dataset and its rows now; its blobs go to garbage for later removal."""
+    return await db.write(_remove, account, dataset_id, grace_seconds)
+
+
+def add_garbage(conn: Connection, keys: list[str], delete_after: datetime) -> None:
     """Schedule blobs for removal (idempotent: a key already scheduled keeps its time)."""
     if not keys:
         return
@@ -206,10 +202,8 @@ async def add_garbage(conn: AsyncConnection, keys: list[str], delete_after: date
     for i in range(0, len(keys), 500):  # stay far below SQLite's bound-parameter limit
         part = keys[i : i + 500]
         existing = set(
-            (
-                await conn.execute(select(garbage.c.blob_key).where(garbage.c.blob_key.in_(part)))
-            ).scalars()
+            conn.execute(select(garbage.c.blob_key).where(garbage.c.blob_key.in_(part))).scalars()
         )
         fresh = [{"blob_key": k, "delete_after": delete_after} for k in part if k not in existing]
         if fresh:
-            await conn.execute(insert(garbage), fresh)
+            conn.execute(insert(garbage), fresh)

@@ -11,8 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, and_, bindparam, exists, or_, select, update
 
 from trainset.db.tables import datasets, files, uploads
 from trainset.domain.rules import FileFacts, evaluate
@@ -22,38 +21,32 @@ DRAFT, UPLOADING, READY, FAILED = "DRAFT", "UPLOADING", "READY", "FAILED"
 RECEIVING, PENDING = "receiving", "pending"
 
 
-async def refresh(
-    conn: AsyncConnection, dataset_id: str, at: datetime, *, touched: bool = True
-) -> str | None:
+_CURRENT = select(datasets.c.status, datasets.c.error, datasets.c.warnings).where(
+    datasets.c.id == bindparam("ds_id")
+)
+_IN_FLIGHT = select(
+    exists().where(
+        uploads.c.dataset_id == bindparam("ds_id"),
+        or_(
+            uploads.c.state == RECEIVING,
+            and_(uploads.c.state == PENDING, uploads.c.expires_at > bindparam("at")),
+        ),
+    )
+    | exists().where(files.c.dataset_id == bindparam("ds_id"), files.c.check_state == "pending")
+)
+
+
+def refresh(conn: Connection, dataset_id: str, at: datetime, *, touched: bool = True) -> str | None:
     """Recompute and store the dataset's status; returns it (None if the dataset is gone).
 
     `touched` says the dataset's content changed, which moves `updated_at` even when
     the status does not.
     """
-    current = (
-        await conn.execute(
-            select(datasets.c.status, datasets.c.error, datasets.c.warnings).where(
-                datasets.c.id == dataset_id
-            )
-        )
-    ).first()
+    current = conn.execute(_CURRENT, {"ds_id": dataset_id}).first()
     if current is None:
         return None
 
-    in_flight = (
-        await conn.execute(
-            select(
-                exists().where(
-                    uploads.c.dataset_id == dataset_id,
-                    or_(
-                        uploads.c.state == RECEIVING,
-                        and_(uploads.c.state == PENDING, uploads.c.expires_at > at),
-                    ),
-                )
-                | exists().where(files.c.dataset_id == dataset_id, files.c.check_state == "pending")
-            )
-        )
-    ).scalar()
+    in_flight = conn.execute(_IN_FLIGHT, {"ds_id": dataset_id, "at": at}).scalar()
 
     error: dict[str, Any] | None = None
     warnings: list[dict[str, Any]] | None = None
@@ -61,7 +54,7 @@ async def refresh(
         status = UPLOADING
     else:
         rows = (
-            await conn.execute(
+            conn.execute(
                 select(
                     files.c.filename,
                     files.c.sha256,
@@ -73,7 +66,7 @@ async def refresh(
             )
         ).all()
         expired = (
-            await conn.execute(
+            conn.execute(
                 select(uploads.c.filename).where(
                     uploads.c.dataset_id == dataset_id, uploads.c.state == "expired"
                 )
@@ -102,9 +95,23 @@ async def refresh(
 
     changed = (current.status, current.error, current.warnings) != (status, error, warnings)
     if changed or touched:
-        await conn.execute(
+        conn.execute(
             update(datasets)
             .where(datasets.c.id == dataset_id)
             .values(status=status, error=error, warnings=warnings, updated_at=at)
         )
     return status
+
+
+_MARK = (
+    update(datasets)
+    .where(datasets.c.id == bindparam("ds_id"))
+    .values(status=UPLOADING, error=None, warnings=None, updated_at=bindparam("at"))
+)
+_MARK_IF_NOT = _MARK.where(datasets.c.status != UPLOADING)
+
+
+def mark_uploading(conn: Connection, dataset_id: str, at: datetime, *, touched: bool) -> None:
+    """The caller just wrote something in flight (a receiving upload, a pending check)
+    in this transaction: the status is UPLOADING with nothing to evaluate."""
+    conn.execute(_MARK if touched else _MARK_IF_NOT, {"ds_id": dataset_id, "at": at})

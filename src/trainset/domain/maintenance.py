@@ -15,7 +15,7 @@ import contextlib
 import logging
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from trainset.db.tables import garbage, uploads
 from trainset.domain.clock import now
@@ -33,28 +33,31 @@ TEMP_SWEEP_EVERY = 600.0
 TEMP_MAX_AGE = 3600.0
 
 
-async def _abort_receiving(svc: Services, *, only_lapsed: bool) -> int:
+def _abort_receiving_tx(conn: Connection, only_lapsed: bool, grace: timedelta) -> int:
     at = now()
-    grace = timedelta(seconds=svc.settings.gc_grace_seconds)
-    async with svc.db.write() as conn:
-        q = select(uploads.c.id, uploads.c.dataset_id, uploads.c.blob_key).where(
-            uploads.c.state == RECEIVING
+    q = select(uploads.c.id, uploads.c.dataset_id, uploads.c.blob_key).where(
+        uploads.c.state == RECEIVING
+    )
+    if only_lapsed:
+        q = q.where(uploads.c.expires_at < at)
+    dead = conn.execute(q).all()
+    if not dead:
+        return 0
+    # The blob may have been renamed into place just before the crash: remove it later.
+    add_garbage(conn, [d.blob_key for d in dead if d.blob_key], at + grace)
+    ids = [d.id for d in dead]
+    for i in range(0, len(ids), 500):
+        conn.execute(
+            update(uploads).where(uploads.c.id.in_(ids[i : i + 500])).values(state="aborted")
         )
-        if only_lapsed:
-            q = q.where(uploads.c.expires_at < at)
-        dead = (await conn.execute(q)).all()
-        if not dead:
-            return 0
-        # The blob may have been renamed into place just before the crash: remove it later.
-        await add_garbage(conn, [d.blob_key for d in dead if d.blob_key], at + grace)
-        ids = [d.id for d in dead]
-        for i in range(0, len(ids), 500):
-            await conn.execute(
-                update(uploads).where(uploads.c.id.in_(ids[i : i + 500])).values(state="aborted")
-            )
-        for ds_id in {d.dataset_id for d in dead}:
-            await refresh(conn, ds_id, at, touched=False)
+    for ds_id in {d.dataset_id for d in dead}:
+        refresh(conn, ds_id, at, touched=False)
     return len(dead)
+
+
+async def _abort_receiving(svc: Services, *, only_lapsed: bool) -> int:
+    grace = timedelta(seconds=svc.settings.gc_grace_seconds)
+    return await svc.db.write(_abort_receiving_tx, only_lapsed, grace)
 
 
 async def recover(svc: Services) -> dict[str, int]:
@@ -76,20 +79,20 @@ async def recover(svc: Services) -> dict[str, int]:
 
 
 async def collect_garbage(svc: Services, batch: int = 200) -> int:
-    at = now()
-    async with svc.db.read() as conn:
-        keys = list(
-            (
-                await conn.execute(
-                    select(garbage.c.blob_key).where(garbage.c.delete_after <= at).limit(batch)
-                )
+    """Remove blobs whose grace period is over; the row goes only once the blob is gone."""
+    keys: list[str] = await svc.db.read(
+        lambda conn: list(
+            conn.execute(
+                select(garbage.c.blob_key).where(garbage.c.delete_after <= now()).limit(batch)
             ).scalars()
         )
+    )
     for key in keys:
         await svc.storage.delete(key)
     if keys:
-        async with svc.db.write() as conn:
-            await conn.execute(delete(garbage).where(garbage.c.blob_key.in_(keys)))
+        await svc.db.write(
+            lambda conn: conn.execute(delete(garbage).where(garbage.c.blob_key.in_(keys)))
+        )
     return len(keys)
 
 

@@ -14,15 +14,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    delete,
+    insert,
+    select,
+    update,
+)
 
 from trainset.db.tables import datasets, files, jobs, uploads
 from trainset.domain import datasets as ds_service
-from trainset.domain.accounts import Account
+from trainset.domain.accounts import Account, check_token
 from trainset.domain.clock import now, wire_expiry
 from trainset.domain.filetypes import BY_EXT, extension
-from trainset.domain.lifecycle import PENDING, RECEIVING, refresh
+from trainset.domain.lifecycle import PENDING, RECEIVING, mark_uploading, refresh
 from trainset.domain.names import check_filename
 from trainset.errors import (
     ContentTypeMismatch,
@@ -71,195 +80,215 @@ class StoredFile:
     created_at: datetime
 
 
-async def _count_files(conn: AsyncConnection, dataset_id: str) -> int:
-    return int(
-        (
-            await conn.execute(
-                select(func.count()).select_from(files).where(files.c.dataset_id == dataset_id)
-            )
-        ).scalar_one()
-    )
-
-
-async def _check_room(svc: Services, conn: AsyncConnection, dataset_id: str, new: int) -> None:
-    limit = svc.settings.max_files_per_dataset
-    if new and await _count_files(conn, dataset_id) + new > limit:
+def _check_room(conn: Connection, ds: ds_service.Dataset, names: list[str], limit: int) -> None:
+    """Refuse files beyond the per-dataset limit (replacing a file adds none)."""
+    if ds.file_count + len(names) <= limit:
+        return
+    present = 0
+    for i in range(0, len(names), 500):
+        present += len(
+            conn.execute(
+                select(files.c.id).where(
+                    files.c.dataset_id == ds.id, files.c.filename.in_(names[i : i + 500])
+                )
+            ).all()
+        )
+    if ds.file_count + len(names) - present > limit:
         raise TooManyFiles(f"A dataset holds at most {limit} files.")
 
 
-async def start_direct(svc: Services, account: Account, dataset_id: str, raw_name: str) -> Ticket:
-    filename = check_filename(raw_name)
-    ft = BY_EXT[extension(filename)]
+# Hot-path statements, built once (SQLAlchemy reuses their cache keys and compiled SQL).
+_INSERT_UPLOAD = insert(uploads)
+_INSERT_FILE = insert(files)
+_INSERT_JOB = insert(jobs)
+_CLOSE_ATTEMPT = (
+    update(uploads)
+    .where(uploads.c.id == bindparam("upload_id"), uploads.c.state == RECEIVING)
+    .values(state=bindparam("b_state"), expires_at=bindparam("at"))
+)
+_DATASET_ALIVE = select(datasets.c.id).where(datasets.c.id == bindparam("ds_id"))
+_UPLOAD_STATE = select(uploads.c.state).where(uploads.c.id == bindparam("upload_id"))
+_CURRENT_FILE = select(files.c.id, files.c.blob_key, files.c.size_bytes).where(
+    files.c.dataset_id == bindparam("ds_id"), files.c.filename == bindparam("filename")
+)
+_SIGNED_DONE = (
+    update(uploads)
+    .where(uploads.c.id == bindparam("upload_id"), uploads.c.state == PENDING)
+    .values(state="done")
+)
+_CLEAR_EXPIRED = (
+    update(uploads)
+    .where(
+        uploads.c.dataset_id == bindparam("ds_id"),
+        uploads.c.filename == bindparam("b_filename"),
+        uploads.c.state == "expired",
+    )
+    .values(state="cleared")
+)
+_COUNTS = (
+    update(datasets)
+    .where(datasets.c.id == bindparam("ds_id"))
+    .values(
+        file_count=datasets.c.file_count + bindparam("n", type_=Integer),
+        total_bytes=datasets.c.total_bytes + bindparam("b", type_=BigInteger),
+    )
+)
+
+
+def _insert_receiving(conn: Connection, t: Ticket, route: str, at: datetime) -> None:
+    conn.execute(
+        _INSERT_UPLOAD,
+        {
+            "id": t.id,
+            "dataset_id": t.dataset_id,
+            "filename": t.filename,
+            "route": route,
+            "state": RECEIVING,
+            "size_bytes": t.expected_size,
+            "content_type": t.content_type,
+            "blob_key": t.blob_key,
+            "created_at": at,
+            "expires_at": at + LEASE,
+        },
+    )
+
+
+def _start_direct(
+    conn: Connection,
+    token: str,
+    dataset_id: str,
+    raw_name: str,
+    key: str,
+    limits: tuple[int, int],
+) -> Ticket:
     at = now()
-    async with svc.db.write() as conn:
-        ds = await ds_service.fetch(conn, account, dataset_id)
-        exists_already = (
-            await conn.execute(
-                select(files.c.id).where(files.c.dataset_id == ds.id, files.c.filename == filename)
-            )
-        ).first()
-        await _check_room(svc, conn, ds.id, 0 if exists_already else 1)
-        ticket = Ticket(
-            id=str(uuid.uuid4()),
-            dataset_id=ds.id,
-            dataset_name=ds.name,
-            filename=filename,
-            blob_key=svc.storage.new_key(),
-            content_type=ft.content_type,
-            size_limit=svc.settings.direct_upload_limit,
-        )
-        await _insert_receiving(conn, ticket, "direct", at)
-        await refresh(conn, ds.id, at, touched=False)
+    ds = ds_service.fetch(conn, check_token(conn, token), dataset_id)
+    filename = check_filename(raw_name)  # after auth: strangers learn nothing
+    _check_room(conn, ds, [filename], limits[0])
+    ticket = Ticket(
+        id=str(uuid.uuid4()),
+        dataset_id=ds.id,
+        dataset_name=ds.name,
+        filename=filename,
+        blob_key=key,
+        content_type=BY_EXT[extension(filename)].content_type,
+        size_limit=limits[1],
+    )
+    _insert_receiving(conn, ticket, "direct", at)
+    mark_uploading(conn, ds.id, at, touched=False)
     return ticket
 
 
-async def _insert_receiving(conn: AsyncConnection, t: Ticket, route: str, at: datetime) -> None:
-    await conn.execute(
-        insert(uploads).values(
-            id=t.id,
-            dataset_id=t.dataset_id,
-            filename=t.filename,
-            route=route,
-            state=RECEIVING,
-            size_bytes=t.expected_size,
-            content_type=t.content_type,
-            blob_key=t.blob_key,
-            created_at=at,
-            expires_at=at + LEASE,
-        )
+async def start_direct(svc: Services, token: str, dataset_id: str, raw_name: str) -> Ticket:
+    """Check the token and the name, then record the upload as streaming (the dataset is
+    UPLOADING), all in one transaction."""
+    limits = (svc.settings.max_files_per_dataset, svc.settings.direct_upload_limit)
+    return await svc.db.write(
+        _start_direct, token, dataset_id, raw_name, svc.storage.new_key(), limits
+    )
+
+
+def _renew(conn: Connection, upload_id: str) -> None:
+    conn.execute(
+        update(uploads)
+        .where(uploads.c.id == upload_id, uploads.c.state == RECEIVING)
+        .values(expires_at=now() + LEASE)
     )
 
 
 async def renew(svc: Services, ticket: Ticket) -> None:
     """Extend a streaming upload's lease so the sweeper leaves it alone."""
-    async with svc.db.write() as conn:
-        await conn.execute(
-            update(uploads)
-            .where(uploads.c.id == ticket.id, uploads.c.state == RECEIVING)
-            .values(expires_at=now() + LEASE)
-        )
+    await svc.db.write(_renew, ticket.id)
+
+
+def _abort(conn: Connection, ticket: Ticket, garbage_key: str | None, grace: timedelta) -> None:
+    at = now()
+    if garbage_key is not None:
+        ds_service.add_garbage(conn, [garbage_key], at + grace)
+    conn.execute(
+        update(uploads)
+        .where(uploads.c.id == ticket.id, uploads.c.state == RECEIVING)
+        .values(state="aborted", expires_at=at)
+    )
+    refresh(conn, ticket.dataset_id, at, touched=False)
 
 
 async def abort(svc: Services, ticket: Ticket, *, blob_committed: bool = False) -> None:
     """The attempt failed. Its bytes were discarded, or (`blob_committed`) they reached
     their key but the file was never recorded: then the blob is garbage."""
+    grace = timedelta(seconds=svc.settings.gc_grace_seconds)
+    await svc.db.write(_abort, ticket, ticket.blob_key if blob_committed else None, grace)
+
+
+def _close_attempt(conn: Connection, upload_id: str, state: str, at: datetime) -> None:
+    conn.execute(_CLOSE_ATTEMPT, {"upload_id": upload_id, "b_state": state, "at": at})
+
+
+def _finish(conn: Connection, ticket: Ticket, blob: BlobInfo, grace: timedelta) -> StoredFile:
     at = now()
-    async with svc.db.write() as conn:
-        if blob_committed:
-            grace = timedelta(seconds=svc.settings.gc_grace_seconds)
-            await ds_service.add_garbage(conn, [ticket.blob_key], at + grace)
-        await conn.execute(
-            update(uploads)
-            .where(uploads.c.id == ticket.id, uploads.c.state == RECEIVING)
-            .values(state="aborted", expires_at=at)
-        )
-        await refresh(conn, ticket.dataset_id, at, touched=False)
+    ds_id, filename = ticket.dataset_id, ticket.filename
+    if conn.execute(_DATASET_ALIVE, {"ds_id": ds_id}).first() is None:
+        ds_service.add_garbage(conn, [blob.key], at + grace)
+        raise DatasetNotFound("The dataset was deleted while the file was uploading.")
+    if ticket.signed_id is not None:
+        state = conn.execute(_UPLOAD_STATE, {"upload_id": ticket.signed_id}).scalar()
+        if state not in (PENDING, "done", "expired", "lapsed"):
+            ds_service.add_garbage(conn, [blob.key], at + grace)
+            _close_attempt(conn, ticket.id, "aborted", at)
+            raise UrlSuperseded(f"A newer upload URL was issued for {filename}; use that one.")
+    old = conn.execute(_CURRENT_FILE, {"ds_id": ds_id, "filename": filename}).first()
+    count_delta, bytes_delta = 1, blob.size
+    if old is not None:
+        ds_service.add_garbage(conn, [old.blob_key], at + grace)
+        conn.execute(delete(jobs).where(jobs.c.file_id == old.id))
+        conn.execute(delete(files).where(files.c.id == old.id))
+        count_delta, bytes_delta = 0, blob.size - old.size_bytes
+    file_id = str(uuid.uuid4())
+    conn.execute(
+        _INSERT_FILE,
+        {
+            "id": file_id,
+            "dataset_id": ds_id,
+            "filename": filename,
+            "size_bytes": blob.size,
+            "sha256": blob.sha256,
+            "blob_key": blob.key,
+            "content_type": ticket.content_type,
+            "created_at": at,
+            "check_state": "pending",
+            "upload_id": ticket.signed_id or ticket.id,
+        },
+    )
+    conn.execute(
+        _INSERT_JOB,
+        {
+            "id": str(uuid.uuid4()),
+            "kind": "check",
+            "file_id": file_id,
+            "dataset_id": ds_id,
+            "state": "queued",
+            "attempts": 0,
+            "created_at": at,
+        },
+    )
+    _close_attempt(conn, ticket.id, "done", at)
+    if ticket.signed_id is not None:
+        conn.execute(_SIGNED_DONE, {"upload_id": ticket.signed_id})
+    # The file arrived: an earlier expired URL for this name no longer fails the dataset.
+    conn.execute(_CLEAR_EXPIRED, {"ds_id": ds_id, "b_filename": filename})
+    conn.execute(_COUNTS, {"ds_id": ds_id, "n": count_delta, "b": bytes_delta})
+    # The new version waits for its check, so the dataset is UPLOADING.
+    mark_uploading(conn, ds_id, at, touched=True)
+    return StoredFile(file_id, ds_id, ticket.dataset_name, filename, blob.size, blob.sha256, at)
 
 
 async def finish(svc: Services, ticket: Ticket, blob: BlobInfo) -> StoredFile:
-    """Record the committed blob as the current version of its filename."""
-    at = now()
+    """Record the committed blob as the current version of its filename, in one
+    transaction with retiring the old version, queueing the check and the status."""
     grace = timedelta(seconds=svc.settings.gc_grace_seconds)
-    async with svc.db.write() as conn:
-        alive = (
-            await conn.execute(select(datasets.c.id).where(datasets.c.id == ticket.dataset_id))
-        ).first()
-        if alive is None:
-            await ds_service.add_garbage(conn, [blob.key], at + grace)
-            raise DatasetNotFound("The dataset was deleted while the file was uploading.")
-        if ticket.signed_id is not None:
-            state = (
-                await conn.execute(select(uploads.c.state).where(uploads.c.id == ticket.signed_id))
-            ).scalar()
-            if state not in (PENDING, "done", "expired", "lapsed"):
-                await ds_service.add_garbage(conn, [blob.key], at + grace)
-                await _close_attempt(conn, ticket.id, "aborted", at)
-                raise UrlSuperseded(
-                    f"A newer upload URL was issued for {ticket.filename}; use that one."
-                )
-        old = (
-            await conn.execute(
-                select(files.c.id, files.c.blob_key, files.c.size_bytes).where(
-                    files.c.dataset_id == ticket.dataset_id, files.c.filename == ticket.filename
-                )
-            )
-        ).first()
-        count_delta, bytes_delta = 1, blob.size
-        if old is not None:
-            await ds_service.add_garbage(conn, [old.blob_key], at + grace)
-            await conn.execute(delete(jobs).where(jobs.c.file_id == old.id))
-            await conn.execute(delete(files).where(files.c.id == old.id))
-            count_delta, bytes_delta = 0, blob.size - old.size_bytes
-        file_id = str(uuid.uuid4())
-        await conn.execute(
-            insert(files).values(
-                id=file_id,
-                dataset_id=ticket.dataset_id,
-                filename=ticket.filename,
-                size_bytes=blob.size,
-                sha256=blob.sha256,
-                blob_key=blob.key,
-                content_type=ticket.content_type,
-                created_at=at,
-                check_state="pending",
-                upload_id=ticket.signed_id or ticket.id,
-            )
-        )
-        await conn.execute(
-            insert(jobs).values(
-                id=str(uuid.uuid4()),
-                kind="check",
-                file_id=file_id,
-                dataset_id=ticket.dataset_id,
-                state="queued",
-                attempts=0,
-                created_at=at,
-            )
-        )
-        await _close_attempt(conn, ticket.id, "done", at)
-        if ticket.signed_id is not None:
-            await conn.execute(
-                update(uploads)
-                .where(uploads.c.id == ticket.signed_id, uploads.c.state == PENDING)
-                .values(state="done")
-            )
-        # The file arrived: an earlier expired URL for this name no longer fails the dataset.
-        await conn.execute(
-            update(uploads)
-            .where(
-                uploads.c.dataset_id == ticket.dataset_id,
-                uploads.c.filename == ticket.filename,
-                uploads.c.state == "expired",
-            )
-            .values(state="cleared")
-        )
-        await conn.execute(
-            update(datasets)
-            .where(datasets.c.id == ticket.dataset_id)
-            .values(
-                file_count=datasets.c.file_count + count_delta,
-                total_bytes=datasets.c.total_bytes + bytes_delta,
-            )
-        )
-        await refresh(conn, ticket.dataset_id, at)
+    stored = await svc.db.write(_finish, ticket, blob, grace)
     svc.jobs_queued.set()
-    return StoredFile(
-        file_id,
-        ticket.dataset_id,
-        ticket.dataset_name,
-        ticket.filename,
-        blob.size,
-        blob.sha256,
-        at,
-    )
-
-
-async def _close_attempt(conn: AsyncConnection, upload_id: str, state: str, at: datetime) -> None:
-    await conn.execute(
-        update(uploads)
-        .where(uploads.c.id == upload_id, uploads.c.state == RECEIVING)
-        .values(state=state, expires_at=at)
-    )
+    return stored
 
 
 # --- signed URLs -------------------------------------------------------------------
@@ -313,87 +342,139 @@ def validate_url_request(sizes: dict[str, int], limit: int) -> dict[str, tuple[i
     return out
 
 
+def _issue(
+    conn: Connection,
+    account: Account,
+    dataset_id: str,
+    sizes: dict[str, tuple[int, str]],
+    svc: Services,
+) -> dict[str, dict[str, Any]]:
+    at = now().replace(microsecond=0)
+    expires_at = at + timedelta(seconds=svc.settings.signed_url_ttl_seconds)
+    expires_unix = int((expires_at - datetime(1970, 1, 1)).total_seconds())
+    ds = ds_service.fetch(conn, account, dataset_id)
+    names = list(sizes)
+    _check_room(conn, ds, names, svc.settings.max_files_per_dataset)
+    # Requesting a URL again for a filename supersedes the earlier one, and a new
+    # URL lifts a past upload_expired failure for that name.
+    for i in range(0, len(names), 500):
+        part = names[i : i + 500]
+        conn.execute(
+            update(uploads)
+            .where(
+                uploads.c.dataset_id == ds.id,
+                uploads.c.filename.in_(part),
+                uploads.c.route == "signed",
+                uploads.c.state.in_((PENDING, "done")),
+            )
+            .values(state="superseded")
+        )
+        conn.execute(
+            update(uploads)
+            .where(
+                uploads.c.dataset_id == ds.id,
+                uploads.c.filename.in_(part),
+                uploads.c.state == "expired",
+            )
+            .values(state="cleared")
+        )
+    rows = []
+    out: dict[str, dict[str, Any]] = {}
+    for name, (size, raw_name) in sizes.items():
+        ft = BY_EXT[extension(name)]
+        upload_id = str(uuid.uuid4())
+        key = svc.storage.new_key()
+        url = svc.storage.presign_put(
+            key, size=size, content_type=ft.content_type, expires_at=expires_at
+        )
+        if url is None:
+            sig = svc.signer.sign(upload_id, expires_unix)
+            url = (
+                f"{svc.settings.base_url}/prod/v1/trainers/uploads/{upload_id}"
+                f"?expires={expires_unix}&signature={sig}"
+            )
+        rows.append(
+            {
+                "id": upload_id,
+                "dataset_id": ds.id,
+                "filename": name,
+                "route": "signed",
+                "state": PENDING,
+                "size_bytes": size,
+                "content_type": ft.content_type,
+                "blob_key": key,
+                "created_at": at,
+                "expires_at": expires_at,
+            }
+        )
+        out[raw_name] = {
+            "upload_url": url,
+            "method": "PUT",
+            "headers": {"Content-Type": ft.content_type},
+            "expires_at": wire_expiry(expires_at),
+        }
+    conn.execute(insert(uploads), rows)
+    mark_uploading(conn, ds.id, now(), touched=True)
+    return out
+
+
 async def issue_urls(
     svc: Services, account: Account, dataset_id: str, requested: dict[str, int]
 ) -> dict[str, dict[str, Any]]:
     sizes = validate_url_request(requested, svc.settings.signed_upload_limit)
-    at = now().replace(microsecond=0)
-    expires_at = at + timedelta(seconds=svc.settings.signed_url_ttl_seconds)
-    expires_unix = int((expires_at - datetime(1970, 1, 1)).total_seconds())
-    out: dict[str, dict[str, Any]] = {}
-    async with svc.db.write() as conn:
-        ds = await ds_service.fetch(conn, account, dataset_id)
-        present = set(
-            (
-                await conn.execute(
-                    select(files.c.filename).where(
-                        files.c.dataset_id == ds.id, files.c.filename.in_(list(sizes))
-                    )
-                )
-            ).scalars()
+    return await svc.db.write(_issue, account, dataset_id, sizes, svc)
+
+
+def _start_signed(
+    conn: Connection,
+    upload_id: str,
+    content_type: str | None,
+    content_length: int | None,
+    key: str,
+) -> Ticket:
+    row = conn.execute(
+        select(uploads, datasets.c.name.label("dataset_name"))
+        .join(datasets, datasets.c.id == uploads.c.dataset_id)
+        .where(uploads.c.id == upload_id)
+    ).first()
+    if row is None:
+        raise DatasetNotFound("The dataset this upload URL belongs to no longer exists.")
+    if row.state == "superseded":
+        raise UrlSuperseded(f"A newer upload URL was issued for {row.filename}; use that one.")
+    if row.state == "done":
+        current = conn.execute(
+            select(files.c.upload_id).where(
+                files.c.dataset_id == row.dataset_id, files.c.filename == row.filename
+            )
+        ).scalar()
+        if current != row.id:
+            raise UrlSuperseded(
+                f"{row.filename} was replaced after this URL was used; request a new URL."
+            )
+    got_type = (content_type or "").split(";")[0].strip().lower()
+    if got_type != (row.content_type or "").lower():
+        raise ContentTypeMismatch(
+            f"This URL was signed for Content-Type {row.content_type}; the PUT sent "
+            f"{content_type or 'none'}."
         )
-        await _check_room(svc, conn, ds.id, len(set(sizes) - present))
-        names = list(sizes)
-        # Requesting a URL again for a filename supersedes the earlier one, and a new
-        # URL lifts a past upload_expired failure for that name.
-        for i in range(0, len(names), 500):
-            part = names[i : i + 500]
-            await conn.execute(
-                update(uploads)
-                .where(
-                    uploads.c.dataset_id == ds.id,
-                    uploads.c.filename.in_(part),
-                    uploads.c.route == "signed",
-                    uploads.c.state.in_((PENDING, "done")),
-                )
-                .values(state="superseded")
-            )
-            await conn.execute(
-                update(uploads)
-                .where(
-                    uploads.c.dataset_id == ds.id,
-                    uploads.c.filename.in_(part),
-                    uploads.c.state == "expired",
-                )
-                .values(state="cleared")
-            )
-        rows = []
-        for name, (size, raw_name) in sizes.items():
-            ft = BY_EXT[extension(name)]
-            upload_id = str(uuid.uuid4())
-            key = svc.storage.new_key()
-            url = svc.storage.presign_put(
-                key, size=size, content_type=ft.content_type, expires_at=expires_at
-            )
-            if url is None:
-                sig = svc.signer.sign(upload_id, expires_unix)
-                url = (
-                    f"{svc.settings.base_url}/prod/v1/trainers/uploads/{upload_id}"
-                    f"?expires={expires_unix}&signature={sig}"
-                )
-            rows.append(
-                {
-                    "id": upload_id,
-                    "dataset_id": ds.id,
-                    "filename": name,
-                    "route": "signed",
-                    "state": PENDING,
-                    "size_bytes": size,
-                    "content_type": ft.content_type,
-                    "blob_key": key,
-                    "created_at": at,
-                    "expires_at": expires_at,
-                }
-            )
-            out[raw_name] = {
-                "upload_url": url,
-                "method": "PUT",
-                "headers": {"Content-Type": ft.content_type},
-                "expires_at": wire_expiry(expires_at),
-            }
-        await conn.execute(insert(uploads), rows)
-        await refresh(conn, ds.id, now())
-    return out
+    if content_length is not None and content_length != row.size_bytes:
+        raise SizeMismatch(
+            f"This URL was signed for exactly {row.size_bytes} bytes; the PUT declares "
+            f"{content_length}. Request a new URL with the right size."
+        )
+    ticket = Ticket(
+        id=str(uuid.uuid4()),
+        dataset_id=row.dataset_id,
+        dataset_name=row.dataset_name,
+        filename=row.filename,
+        blob_key=key,
+        content_type=row.content_type,
+        size_limit=row.size_bytes,
+        expected_size=row.size_bytes,
+        signed_id=row.id,
+    )
+    _insert_receiving(conn, ticket, "put", now())
+    return ticket
 
 
 async def start_signed_put(
@@ -406,93 +487,50 @@ async def start_signed_put(
 ) -> Ticket:
     """Check a PUT to a locally signed URL before any byte is read."""
     expires_unix = svc.signer.verify(upload_id, expires, signature)
-    at = now()
-    if datetime(1970, 1, 1) + timedelta(seconds=expires_unix) <= at:
+    if datetime(1970, 1, 1) + timedelta(seconds=expires_unix) <= now():
         raise UrlExpired("This upload URL has expired; request a new one (get-upload-endpoint).")
-    async with svc.db.write() as conn:
-        row = (
-            await conn.execute(
-                select(uploads, datasets.c.name.label("dataset_name"))
-                .join(datasets, datasets.c.id == uploads.c.dataset_id)
-                .where(uploads.c.id == upload_id)
+    return await svc.db.write(
+        _start_signed, upload_id, content_type, content_length, svc.storage.new_key()
+    )
+
+
+def _due(dataset_id: str | None, at: datetime) -> Any:
+    q = select(uploads.c.id, uploads.c.dataset_id, uploads.c.filename, uploads.c.created_at)
+    q = q.where(uploads.c.state == PENDING, uploads.c.expires_at <= at)
+    if dataset_id is not None:
+        q = q.where(uploads.c.dataset_id == dataset_id)
+    return q
+
+
+def _expire(conn: Connection, dataset_id: str | None) -> int:
+    at = now()
+    due = conn.execute(_due(dataset_id, at)).all()
+    for u in due:
+        arrived = conn.execute(
+            select(files.c.id).where(
+                and_(
+                    files.c.dataset_id == u.dataset_id,
+                    files.c.filename == u.filename,
+                    files.c.created_at >= u.created_at,
+                )
             )
         ).first()
-        if row is None:
-            raise DatasetNotFound("The dataset this upload URL belongs to no longer exists.")
-        if row.state == "superseded":
-            raise UrlSuperseded(f"A newer upload URL was issued for {row.filename}; use that one.")
-        if row.state == "done":
-            current = (
-                await conn.execute(
-                    select(files.c.upload_id).where(
-                        files.c.dataset_id == row.dataset_id, files.c.filename == row.filename
-                    )
-                )
-            ).scalar()
-            if current != row.id:
-                raise UrlSuperseded(
-                    f"{row.filename} was replaced after this URL was used; request a new URL."
-                )
-        expected_type = (row.content_type or "").lower()
-        got_type = (content_type or "").split(";")[0].strip().lower()
-        if got_type != expected_type:
-            raise ContentTypeMismatch(
-                f"This URL was signed for Content-Type {row.content_type}; the PUT sent "
-                f"{content_type or 'none'}."
-            )
-        if content_length is not None and content_length != row.size_bytes:
-            raise SizeMismatch(
-                f"This URL was signed for exactly {row.size_bytes} bytes; the PUT declares "
-                f"{content_length}. Request a new URL with the right size."
-            )
-        ticket = Ticket(
-            id=str(uuid.uuid4()),
-            dataset_id=row.dataset_id,
-            dataset_name=row.dataset_name,
-            filename=row.filename,
-            blob_key=svc.storage.new_key(),
-            content_type=row.content_type,
-            size_limit=row.size_bytes,
-            expected_size=row.size_bytes,
-            signed_id=row.id,
+        conn.execute(
+            update(uploads)
+            .where(uploads.c.id == u.id)
+            .values(state="lapsed" if arrived else "expired")
         )
-        await _insert_receiving(conn, ticket, "put", at)
-    return ticket
+    for ds_id in {u.dataset_id for u in due}:
+        refresh(conn, ds_id, at)
+    return len(due)
 
 
 async def expire_due(svc: Services, dataset_id: str | None = None) -> int:
     """Signed URLs past expiry with no upload: `expired` (a failure) unless the file
     arrived by another route since the URL was issued (`lapsed`). Returns the count."""
-    at = now()
-    async with svc.db.read() as conn:
-        q = select(uploads.c.id).where(uploads.c.state == PENDING, uploads.c.expires_at <= at)
-        if dataset_id is not None:
-            q = q.where(uploads.c.dataset_id == dataset_id)
-        if (await conn.execute(q.limit(1))).first() is None:
-            return 0
-    async with svc.db.write() as conn:
-        q = select(uploads.c.id, uploads.c.dataset_id, uploads.c.filename, uploads.c.created_at)
-        q = q.where(uploads.c.state == PENDING, uploads.c.expires_at <= at)
-        if dataset_id is not None:
-            q = q.where(uploads.c.dataset_id == dataset_id)
-        due = (await conn.execute(q)).all()
-        for u in due:
-            arrived = (
-                await conn.execute(
-                    select(files.c.id).where(
-                        and_(
-                            files.c.dataset_id == u.dataset_id,
-                            files.c.filename == u.filename,
-                            files.c.created_at >= u.created_at,
-                        )
-                    )
-                )
-            ).first()
-            await conn.execute(
-                update(uploads)
-                .where(uploads.c.id == u.id)
-                .values(state="lapsed" if arrived else "expired")
-            )
-        for ds_id in {u.dataset_id for u in due}:
-            await refresh(conn, ds_id, at)
-    return len(due)
+    found = await svc.db.read(
+        lambda conn: conn.execute(_due(dataset_id, now()).limit(1)).first() is not None
+    )
+    if not found:
+        return 0
+    return await svc.db.write(_expire, dataset_id)

@@ -38,19 +38,23 @@ def _translate(e: OSError) -> Exception:
 
 
 class LocalBlobWriter:
-    def __init__(self, storage: LocalStorage, key: str, tmp: Path, final: Path, fd: int):
+    def __init__(self, storage: LocalStorage, key: str, tmp: Path, final: Path):
         self.key = key
         self.size = 0
         self._storage = storage
         self._tmp = tmp
         self._final = final
-        self._fd = fd
+        # Opened by the first flush, in its thread: a small file then costs one thread
+        # hand-off in all (open, write, fsync and rename at commit).
+        self._fd: int | None = None
         self._hash = hashlib.sha256()
         self._buf = bytearray()
         self._inflight: asyncio.Future[None] | None = None
         self._closed = False
 
     def _flush_sync(self, data: bytearray) -> None:
+        if self._fd is None:
+            self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
         self._hash.update(data)
         view = memoryview(data)
         while view:
@@ -76,6 +80,7 @@ class LocalBlobWriter:
 
     def _commit_sync(self, data: bytearray) -> None:
         self._flush_sync(data)
+        assert self._fd is not None
         os.fsync(self._fd)
         os.close(self._fd)
         self._closed = True
@@ -101,12 +106,15 @@ class LocalBlobWriter:
         return BlobInfo(self.key, self.size, self._hash.hexdigest())
 
     def _abort_sync(self) -> None:
-        if not self._closed:
-            self._closed = True
+        if not self._closed and self._fd is not None:
             os.close(self._fd)
+        self._closed = True
         self._tmp.unlink(missing_ok=True)
 
     async def abort(self) -> None:
+        if self._fd is None and self._inflight is None:
+            self._closed = True  # nothing reached the disk
+            return
         if self._inflight is not None:
             # Let the in-flight write finish before the descriptor is closed under it.
             with contextlib.suppress(Exception):  # the write is being discarded anyway
@@ -138,17 +146,8 @@ class LocalStorage:
         return p
 
     async def writer(self, key: str) -> LocalBlobWriter:
-        final = self.path(key)
         tmp = self.tmp / f"{key}.{secrets.token_hex(4)}.part"
-
-        def _open() -> int:
-            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
-
-        try:
-            fd = await asyncio.to_thread(_open)
-        except OSError as e:
-            raise _translate(e) from e
-        return LocalBlobWriter(self, key, tmp, final, fd)
+        return LocalBlobWriter(self, key, tmp, self.path(key))
 
     async def stat(self, key: str) -> int | None:
         try:

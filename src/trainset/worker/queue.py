@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import JSON, Connection, bindparam, delete, or_, select, update
 
 from trainset.db.engine import Database
 from trainset.db.tables import files, jobs
@@ -32,83 +32,112 @@ class Job:
     blob_key: str
 
 
-async def claim(db: Database, n: int) -> list[Job]:
+def _claim(conn: Connection, n: int, lock_rows: bool) -> list[Job]:
     at = now()
     claimable = or_(jobs.c.state == "queued", jobs.c.lease_until < at)
-    async with db.write() as conn:
-        q = select(jobs.c.id).where(claimable).order_by(jobs.c.created_at).limit(n)
-        if not db.is_sqlite:
-            q = q.with_for_update(skip_locked=True)
-        ids = list((await conn.execute(q)).scalars())
-        if not ids:
-            return []
-        await conn.execute(
-            update(jobs)
-            .where(jobs.c.id.in_(ids))
-            .values(state="running", lease_until=at + LEASE, attempts=jobs.c.attempts + 1)
+    q = select(jobs.c.id).where(claimable).order_by(jobs.c.created_at).limit(n)
+    if lock_rows:
+        q = q.with_for_update(skip_locked=True)
+    ids = list(conn.execute(q).scalars())
+    if not ids:
+        return []
+    conn.execute(
+        update(jobs)
+        .where(jobs.c.id.in_(ids))
+        .values(state="running", lease_until=at + LEASE, attempts=jobs.c.attempts + 1)
+    )
+    rows = conn.execute(
+        select(
+            jobs.c.id,
+            jobs.c.file_id,
+            jobs.c.dataset_id,
+            jobs.c.attempts,
+            files.c.filename,
+            files.c.blob_key,
         )
-        rows = await conn.execute(
-            select(
-                jobs.c.id,
-                jobs.c.file_id,
-                jobs.c.dataset_id,
-                jobs.c.attempts,
-                files.c.filename,
-                files.c.blob_key,
-            )
-            .join(files, files.c.id == jobs.c.file_id, isouter=True)
-            .where(jobs.c.id.in_(ids))
-        )
-        out: list[Job] = []
-        orphans: list[str] = []
-        for r in rows:
-            if r.filename is None:
-                orphans.append(r.id)  # the file was replaced or deleted meanwhile
-            else:
-                out.append(Job(r.id, r.file_id, r.dataset_id, r.attempts, r.filename, r.blob_key))
-        if orphans:
-            await conn.execute(delete(jobs).where(jobs.c.id.in_(orphans)))
+        .join(files, files.c.id == jobs.c.file_id, isouter=True)
+        .where(jobs.c.id.in_(ids))
+    )
+    out: list[Job] = []
+    orphans: list[str] = []
+    for r in rows:
+        if r.filename is None:
+            orphans.append(r.id)  # the file was replaced or deleted meanwhile
+        else:
+            out.append(Job(r.id, r.file_id, r.dataset_id, r.attempts, r.filename, r.blob_key))
+    if orphans:
+        conn.execute(delete(jobs).where(jobs.c.id.in_(orphans)))
     return out
 
 
-async def complete(
-    db: Database,
-    job: Job,
-    ok: bool,
-    code: str | None,
-    message: str | None,
-    meta: dict[str, Any],
-) -> None:
-    """Store the result on the file version and refresh the dataset, in one transaction."""
-    at = now()
-    async with db.write() as conn:
-        await conn.execute(delete(jobs).where(jobs.c.id == job.id))
-        result = await conn.execute(
-            update(files)
-            .where(files.c.id == job.file_id, files.c.check_state == "pending")
-            .values(
-                check_state="ok" if ok else "failed",
-                check_code=code,
-                check_message=message,
-                check_meta=meta,
-            )
+async def claim(db: Database, n: int) -> list[Job]:
+    return await db.write(_claim, n, not db.is_sqlite)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    job: Job
+    ok: bool
+    code: str | None
+    message: str | None
+    meta: dict[str, Any]
+
+
+_DELETE_JOB = delete(jobs).where(jobs.c.id == bindparam("job_id"))
+_STORE_RESULT = (
+    update(files)
+    .where(files.c.id == bindparam("file_id"), files.c.check_state == "pending")
+    .values(
+        check_state=bindparam("state"),
+        check_code=bindparam("code"),
+        check_message=bindparam("message"),
+        check_meta=bindparam("meta", type_=JSON),
+    )
+)
+
+
+def _complete(conn: Connection, outcomes: list[Outcome]) -> None:
+    touched: set[str] = set()
+    for o in outcomes:
+        conn.execute(_DELETE_JOB, {"job_id": o.job.id})
+        result = conn.execute(
+            _STORE_RESULT,
+            {
+                "file_id": o.job.file_id,
+                "state": "ok" if o.ok else "failed",
+                "code": o.code,
+                "message": o.message,
+                "meta": o.meta,
+            },
         )
         if result.rowcount:
-            await refresh(conn, job.dataset_id, at, touched=False)
+            touched.add(o.job.dataset_id)
+    at = now()
+    for ds_id in touched:  # once per dataset, however many of its files finished
+        refresh(conn, ds_id, at, touched=False)
+
+
+async def complete(db: Database, outcomes: list[Outcome]) -> None:
+    """Store results on their file versions and refresh each dataset, in one transaction."""
+    await db.write(_complete, outcomes)
+
+
+def _release(conn: Connection, job_id: str) -> None:
+    conn.execute(update(jobs).where(jobs.c.id == job_id).values(state="queued", lease_until=None))
 
 
 async def release(db: Database, job: Job) -> None:
     """Put a job back for another try (its check could not run, e.g. storage was down)."""
-    async with db.write() as conn:
-        await conn.execute(
-            update(jobs).where(jobs.c.id == job.id).values(state="queued", lease_until=None)
-        )
+    await db.write(_release, job.id)
+
+
+def _requeue(conn: Connection) -> int:
+    result = conn.execute(
+        update(jobs).where(jobs.c.state == "running").values(state="queued", lease_until=None)
+    )
+    return int(result.rowcount)
 
 
 async def requeue_running(db: Database) -> int:
     """After a crash of the only worker process (embedded), its claimed jobs run again."""
-    async with db.write() as conn:
-        result = await conn.execute(
-            update(jobs).where(jobs.c.state == "running").values(state="queued", lease_until=None)
-        )
-    return int(result.rowcount)
+    return await db.write(_requeue)

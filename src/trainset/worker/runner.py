@@ -1,8 +1,11 @@
 """Runs content checks: claims jobs from the queue, checks files in a process pool.
 
-Used in two ways: inside `trainset serve` (TRAINSET_WORKERS slots) and as the
+Used in two ways: inside `trainset serve` (TRAINSET_WORKERS processes) and as the
 `trainset worker` process. Image and video decoding is CPU work, so it runs in
 worker processes (both cores busy, the event loop free); the loop only moves jobs.
+Jobs are claimed in batches and results written in batches (one transaction and
+one status refresh per dataset per batch), so the database work per file stays
+small next to the decoding.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ from trainset.domain.filetypes import Kind, file_type
 from trainset.errors import StorageUnavailable
 from trainset.services import Services
 from trainset.worker import queue
-from trainset.worker.checks import CheckResult, check_file
+from trainset.worker.checks import check_file
 
 log = logging.getLogger("trainset.worker")
 IDLE_POLL = 1.0
 # A check taking longer than this is a hostile or broken file: its process is killed.
 CHECK_TIMEOUT = 120.0
+MAX_BATCH = 64
+BATCH_PAUSE = 0.02
 
 
 def _warm() -> None:
@@ -32,12 +37,24 @@ def _warm() -> None:
     import PIL.Image  # noqa: F401
 
 
+def _give_up(job: queue.Job) -> queue.Outcome:
+    ft = file_type(job.filename)
+    kind = ft.kind if ft else Kind.IMAGE
+    code = {Kind.VIDEO: "corrupt_video", Kind.CAPTION: "invalid_caption"}.get(kind, "corrupt_image")
+    message = f"{job.filename} could not be checked: its check crashed or hung repeatedly"
+    return queue.Outcome(job, False, code, message, {})
+
+
 class CheckWorker:
     def __init__(self, svc: Services, concurrency: int):
         self.svc = svc
         self.concurrency = max(1, concurrency)
+        # Keep a few jobs queued in the pool so a process never waits for the database.
+        self.depth = self.concurrency * 2
         self._pool: ProcessPoolExecutor | None = None
         self._stopping = asyncio.Event()
+        self._results: asyncio.Queue[queue.Outcome] = asyncio.Queue()
+        self._running: set[asyncio.Task[None]] = set()
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn: forking a process that runs threads and an event loop is unsafe.
@@ -49,9 +66,16 @@ class CheckWorker:
 
     async def run(self) -> None:
         self._pool = self._new_pool()
+        writer = asyncio.create_task(self._write_results(), name="check-results")
         try:
-            await asyncio.gather(*(self._slot(i) for i in range(self.concurrency)))
+            await self._dispatch()
         finally:
+            for t in list(self._running):
+                t.cancel()
+            await asyncio.gather(*self._running, return_exceptions=True)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
             pool, self._pool = self._pool, None
             pool.shutdown(wait=False, cancel_futures=True)
 
@@ -59,64 +83,84 @@ class CheckWorker:
         self._stopping.set()
         self.svc.jobs_queued.set()
 
-    async def _slot(self, n: int) -> None:
+    async def _dispatch(self) -> None:
+        slots = asyncio.Semaphore(self.depth)
         while not self._stopping.is_set():
+            await slots.acquire()
+            free = 1
+            while free < MAX_BATCH and not slots.locked():
+                await slots.acquire()
+                free += 1
             try:
-                jobs = await queue.claim(self.svc.db, 1)
+                jobs = await queue.claim(self.svc.db, free)
             except Exception:
-                log.exception("claiming a check job failed; retrying")
-                await asyncio.sleep(IDLE_POLL)
-                continue
+                log.exception("claiming check jobs failed; retrying")
+                jobs = []
+            for _ in range(free - len(jobs)):
+                slots.release()
             if not jobs:
                 self.svc.jobs_queued.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.svc.jobs_queued.wait(), IDLE_POLL)
                 continue
             for job in jobs:
-                await self._process(job)
+                task = asyncio.create_task(self._process(job, slots))
+                self._running.add(task)
+                task.add_done_callback(self._running.discard)
+            if len(jobs) < free:
+                # The queue ran dry: let a few more uploads land so the next claim is a
+                # batch (one transaction for many jobs) rather than one job at a time.
+                await asyncio.sleep(BATCH_PAUSE)
 
-    async def _process(self, job: queue.Job) -> None:
-        if job.attempts > queue.MAX_ATTEMPTS:
-            kind = file_type(job.filename)
-            code = "corrupt_video" if kind and kind.kind is Kind.VIDEO else "corrupt_image"
-            if kind and kind.kind is Kind.CAPTION:
-                code = "invalid_caption"
-            await queue.complete(
-                self.svc.db,
-                job,
-                False,
-                code,
-                f"{job.filename} could not be checked: its check crashed or hung repeatedly",
-                {},
-            )
-            return
-        pool = self._pool
+    async def _process(self, job: queue.Job, slots: asyncio.Semaphore) -> None:
         try:
-            result = await self._check(job)
-        except StorageUnavailable:
-            log.warning("storage unavailable while checking %s; will retry", job.file_id)
-            await queue.release(self.svc.db, job)
-            await asyncio.sleep(IDLE_POLL)
-            return
-        except (BrokenProcessPool, TimeoutError):
-            log.error("check of %s crashed or timed out; restarting the pool", job.file_id)
-            if self._pool is pool:  # only the first slot to notice replaces the pool
-                self._restart_pool()
-            await queue.release(self.svc.db, job)  # tried again; attempts are counted
-            return
-        await queue.complete(self.svc.db, job, result.ok, result.code, result.message, result.meta)
+            if job.attempts > queue.MAX_ATTEMPTS:
+                await self._results.put(_give_up(job))
+                return
+            pool = self._pool
+            try:
+                await self._results.put(await self._check(job))
+            except StorageUnavailable:
+                log.warning("storage unavailable while checking %s; will retry", job.file_id)
+                await queue.release(self.svc.db, job)
+            except (BrokenProcessPool, TimeoutError):
+                log.error("check of %s crashed or timed out; restarting the pool", job.file_id)
+                if self._pool is pool:  # only the first job to notice replaces the pool
+                    self._restart_pool()
+                await queue.release(self.svc.db, job)  # tried again; attempts are counted
+        except Exception:
+            log.exception("check of %s failed unexpectedly; it will be retried", job.file_id)
+        finally:
+            slots.release()
 
-    async def _check(self, job: queue.Job) -> CheckResult:
+    async def _check(self, job: queue.Job) -> queue.Outcome:
         assert self._pool is not None
         loop = asyncio.get_running_loop()
+        ft = file_type(job.filename)
+        # Captions are a streamed UTF-8 read: a thread does it without the process
+        # round trip. Decoders (images, videos) always run in the pool's processes.
+        executor = None if ft is not None and ft.kind is Kind.CAPTION else self._pool
         async with self.svc.storage.local_copy(job.blob_key) as path:
-            fut = loop.run_in_executor(self._pool, check_file, path, job.filename)
-            return await asyncio.wait_for(fut, CHECK_TIMEOUT)
+            fut = loop.run_in_executor(executor, check_file, path, job.filename)
+            r = await asyncio.wait_for(fut, CHECK_TIMEOUT)
+        return queue.Outcome(job, r.ok, r.code, r.message, r.meta)
+
+    async def _write_results(self) -> None:
+        while True:
+            batch = [await self._results.get()]
+            while len(batch) < MAX_BATCH and not self._results.empty():
+                batch.append(self._results.get_nowait())
+            try:
+                await queue.complete(self.svc.db, batch)
+            except Exception:
+                # The jobs keep their leases and are claimed again when those run out.
+                log.exception("storing %d check results failed", len(batch))
+                await asyncio.sleep(IDLE_POLL)
 
     def _restart_pool(self) -> None:
         old, self._pool = self._pool, self._new_pool()
         if old is not None:
-            # Kill the stuck or broken processes; their jobs' leases will run out.
+            # Kill the stuck or broken processes; their jobs are released for a retry.
             for p in list(getattr(old, "_processes", {}).values()):
                 p.kill()
             old.shutdown(wait=False, cancel_futures=True)
