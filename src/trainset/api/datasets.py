@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query
 from starlette.responses import Response
 
-from trainset.api.deps import Caller, Svc
+from trainset.api.deps import BearerToken, Caller, Svc
 from trainset.api.responses import json_response
 from trainset.api.schemas import (
     CreateDatasetRequest,
@@ -21,7 +21,6 @@ from trainset.api.schemas import (
     status_dict,
 )
 from trainset.domain import datasets as ds_service
-from trainset.domain.lifecycle import UPLOADING
 from trainset.domain.uploads import expire_due
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -47,7 +46,7 @@ async def create_dataset(
 @router.get("", response_model=DatasetListOut)
 async def list_datasets(
     svc: Svc,
-    caller: Caller,
+    token: BearerToken,
     name: Annotated[str | None, Query(max_length=128)] = None,
     status: Annotated[Status | None, Query()] = None,
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
@@ -55,7 +54,7 @@ async def list_datasets(
 ) -> Response:
     """Datasets of this account, oldest first; filters and cursor paging are optional."""
     items, cursor = await ds_service.list_datasets(
-        svc.db, caller, name=name, status=status, limit=limit, after=after
+        svc.db, token, name=name, status=status, limit=limit, after=after
     )
     return json_response(
         {
@@ -67,11 +66,11 @@ async def list_datasets(
 
 
 @router.get("/{dataset_id}/status", response_model=StatusOut)
-async def dataset_status(svc: Svc, caller: Caller, dataset_id: DatasetId) -> Response:
+async def dataset_status(svc: Svc, token: BearerToken, dataset_id: DatasetId) -> Response:
     """The dataset's status, its completed files, and `error` when FAILED."""
-    ds, files = await ds_service.with_files(svc.db, caller, dataset_id)
-    if ds.status == UPLOADING and await expire_due(svc, ds.id):
-        ds, files = await ds_service.with_files(svc.db, caller, dataset_id)
+    ds, files = await ds_service.with_files(
+        svc.db, token, dataset_id, lambda ds_id: expire_due(svc, ds_id)
+    )
     return json_response(status_dict(ds, files))
 
 

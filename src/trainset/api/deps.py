@@ -14,12 +14,14 @@ from trainset.services import Services
 _bearer = HTTPBearer(auto_error=False, description="A trainset token: `Bearer ts_...`")
 
 
-def services(request: Request) -> Services:
+# Dependencies are `async def` on purpose: FastAPI runs plain `def` dependencies in a
+# thread pool, which would cost two thread hand-offs per request for nothing.
+async def services(request: Request) -> Services:
     svc: Services = request.app.state.services
     return svc
 
 
-def bearer(
+async def bearer(
     creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> str:
     """The bearer token as sent (checked against the database by the caller)."""
@@ -29,7 +31,8 @@ def bearer(
 
 
 async def account(request: Request, token: Annotated[str, Depends(bearer)]) -> Account:
-    return await authenticate(services(request).db, token)
+    svc: Services = request.app.state.services
+    return await authenticate(svc.db, token)
 
 
 Svc = Annotated[Services, Depends(services)]

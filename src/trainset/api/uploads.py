@@ -72,7 +72,9 @@ async def _timed(request: Request, deadline: float) -> AsyncIterator[bytes]:
     stream = request.stream().__aiter__()
     while True:
         try:
-            chunk = await asyncio.wait_for(stream.__anext__(), deadline)
+            # asyncio.timeout, not wait_for: no task per chunk on the hot path.
+            async with asyncio.timeout(deadline):
+                chunk = await stream.__anext__()
         except StopAsyncIteration:
             return
         except TimeoutError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from trainset.db.engine import Database
 from trainset.db.tables import datasets, files, garbage, jobs, uploads
-from trainset.domain.accounts import Account
+from trainset.domain.accounts import Account, check_token
 from trainset.domain.clock import now
 from trainset.domain.lifecycle import DRAFT, FAILED, READY, UPLOADING
 from trainset.domain.names import check_dataset_name, generate_dataset_name
@@ -81,6 +82,8 @@ async def create(db: Database, account: Account, name: str | None) -> Dataset:
     return ds
 
 
+_SUMMARY = _COLS[:5]
+
 # Hot-path statements are built once: SQLAlchemy then reuses their cache keys and
 # compiled forms instead of rebuilding them on every request.
 _FETCH = select(*_COLS).where(
@@ -101,9 +104,15 @@ async def get(db: Database, account: Account, dataset_id: str) -> Dataset:
 
 
 def _with_files(
-    conn: Connection, account: Account, dataset_id: str
+    conn: Connection, token: str, dataset_id: str
 ) -> tuple[Dataset, list[tuple[str, int]]]:
-    ds = fetch(conn, account, dataset_id)
+    ds = fetch(conn, check_token(conn, token), dataset_id)
+    if ds.status == UPLOADING:
+        # A signed URL may have run out since the sweeper last looked: the caller
+        # expires it (a write) before answering, so a poll never sees stale UPLOADING.
+        due = conn.execute(_DUE, {"ds_id": ds.id, "at": now()}).first()
+        if due is not None:
+            raise _ExpiryDue
     rows = conn.execute(
         select(files.c.filename, files.c.size_bytes)
         .where(files.c.dataset_id == dataset_id)
@@ -112,11 +121,34 @@ def _with_files(
     return ds, [(r.filename, r.size_bytes) for r in rows]
 
 
+class _ExpiryDue(Exception):
+    pass
+
+
+_DUE = (
+    select(uploads.c.id)
+    .where(
+        uploads.c.dataset_id == bindparam("ds_id"),
+        uploads.c.state == "pending",
+        uploads.c.expires_at <= bindparam("at"),
+    )
+    .limit(1)
+)
+
+
 async def with_files(
-    db: Database, account: Account, dataset_id: str
+    db: Database, token: str, dataset_id: str, expire: Callable[[str], Awaitable[object]]
 ) -> tuple[Dataset, list[tuple[str, int]]]:
-    """The dataset and its completed files (name, size), from one consistent snapshot."""
-    return await db.read(_with_files, account, dataset_id)
+    """The dataset and its completed files (name, size), from one consistent snapshot.
+
+    Takes the bearer token: it is checked in the same read (one thread hand-off for a
+    status poll, the call clients make most). `expire(dataset_id)` is awaited first
+    when a signed URL of an UPLOADING dataset has run out."""
+    try:
+        return await db.read(_with_files, token, dataset_id)
+    except _ExpiryDue:
+        await expire(dataset_id)
+        return await db.read(_with_files, token, dataset_id)
 
 
 def _encode_cursor(ds: Dataset) -> str:
@@ -135,17 +167,20 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 async def list_datasets(
     db: Database,
-    account: Account,
+    token: str,
     *,
     name: str | None = None,
     status: str | None = None,
     limit: int | None = None,
     after: str | None = None,
 ) -> tuple[list[Dataset], str | None]:
-    """Oldest first; with `limit`, one page and the cursor of the next (None at the end)."""
+    """Oldest first; with `limit`, one page and the cursor of the next (None at the end).
+
+    Takes the bearer token, checked in the same read. Only the listed fields are read
+    (not the error and warning documents): an account may hold many datasets."""
     if status is not None and status not in STATUSES:
         raise InvalidRequest(f"status must be one of {', '.join(STATUSES)}.")
-    q = select(*_COLS).where(datasets.c.account_id == account.id)
+    q = select(*_SUMMARY).where(datasets.c.account_id == bindparam("account_id"))
     if name is not None:
         q = q.where(datasets.c.name == name)
     if status is not None:
@@ -161,7 +196,12 @@ async def list_datasets(
     q = q.order_by(datasets.c.created_at, datasets.c.id)
     if limit is not None:
         q = q.limit(limit + 1)
-    items = await db.read(lambda conn: [Dataset.from_row(r) for r in conn.execute(q)])
+
+    def run(conn: Connection) -> list[Dataset]:
+        account = check_token(conn, token)
+        return [Dataset(*r) for r in conn.execute(q, {"account_id": account.id})]
+
+    items = await db.read(run)
     if limit is not None and len(items) > limit:
         items = items[:limit]
         return items, _encode_cursor(items[-1])
