@@ -86,8 +86,18 @@ def caption_for(path: Path) -> bytes:
     return f"a photo of sks landscape, {path.stem}, soft light".encode()
 
 
+def wait_settled(srv: C.TrainsetServer, ds: str, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    with srv.client() as http:
+        while True:
+            body: dict[str, Any] = C.check(http.get(f"{C.API}/{ds}/status"), "status")
+            if body["status"] in ("READY", "FAILED") or time.monotonic() > deadline:
+                return body
+            time.sleep(0.05)
+
+
 def trainset_run(
-    srv: C.TrainsetServer, paths: list[Path], clients: int, timeout: float
+    srv: C.TrainsetServer, paths: list[Path], clients: int, timeout: float, *, wait: bool = True
 ) -> dict[str, Any]:
     with srv.client() as http:
         ds = C.check(http.post(C.API, json={"name": "bench_checks"}), "create")["id"]
@@ -137,19 +147,14 @@ def trainset_run(
         t_last = time.perf_counter()
         if errors:
             raise errors[0]
-        print(f"[trainset] uploads done in {t_last - t_first:.1f}s; waiting for READY", flush=True)
-        deadline = time.monotonic() + timeout
-        with srv.client() as http:
-            while True:
-                body = C.check(http.get(f"{C.API}/{ds}/status"), "status")
-                if body["status"] in ("READY", "FAILED") or time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
+        print(f"[trainset] uploads done in {t_last - t_first:.1f}s", flush=True)
+        body = wait_settled(srv, ds, timeout) if wait else {"status": "UPLOADING"}
         t_ready = time.perf_counter()
     finally:
         if sampler:
             sampler.__exit__(None, None, None)
     return {
+        "dataset": ds,
         "status": body["status"],
         "error": body.get("error"),
         "files": len(body.get("files", [])),
@@ -229,6 +234,30 @@ def main() -> int:
                 "",
             ],
         ]
+
+    # The checks alone: the same files uploaded with no worker, then the queue kept in
+    # the database is drained by a restarted server with the workers on.
+    drain = C.TrainsetServer(env={"TRAINSET_WORKERS": "0"}, startup_timeout=60)
+    try:
+        drain.start()
+        queued = trainset_run(drain, paths, args.clients, args.timeout, wait=False)
+        drain.stop()
+        drain.restart(env={"TRAINSET_WORKERS": str(args.workers)})  # returns once ready
+        t0 = time.perf_counter()
+        body = wait_settled(drain, queued["dataset"], args.timeout)
+        drained = time.perf_counter() - t0
+        print(f"[trainset] queue of {2 * args.count} checks drained in {drained:.2f}s", flush=True)
+        rows.insert(
+            2,
+            [
+                f"trainset checks alone: {2 * args.count} queued checks → {body['status']}",
+                f"{drained:.2f} s",
+                f"{args.count} JPEGs + {args.count} captions, {args.workers} worker processes",
+                f"{drained / bare:.2f}x",
+            ],
+        )
+    finally:
+        drain.cleanup()
 
     print()
     print("## trainset bench_checks")

@@ -707,28 +707,15 @@ def test_signed_url_limit_is_configurable(big_client: httpx.Client) -> None:
     assert big_client.delete(f"{BASE}/{ds['id']}").status_code == 200
 
 
+@pytest.mark.parametrize("length", [True, False], ids=["content-length", "chunked"])
 def test_direct_upload_one_byte_over_the_limit(
-    big_server: TrainsetServer, big_client: httpx.Client
+    big_server: TrainsetServer, big_client: httpx.Client, length: bool
 ) -> None:
     ds = create(big_client)
     path = f"{BASE}/{ds['id']}/upload"
     assert big_server.pid is not None
     with PeakRss(big_server.pid) as rss:
-        code, body = send_big(big_server, path, BigForm(LIMIT + 1), length=True)
-    assert_too_large_direct(code, body)
-    assert rss.growth < 64 * MIB, f"server RSS grew by {rss.growth / MIB:.1f} MiB"
-    assert_nothing_stored(big_client, ds["id"], "big.mp4")
-    assert status(big_client, ds["id"])["status"] == "DRAFT"
-
-
-def test_chunked_direct_upload_over_the_limit(
-    big_server: TrainsetServer, big_client: httpx.Client
-) -> None:
-    ds = create(big_client)
-    path = f"{BASE}/{ds['id']}/upload"
-    assert big_server.pid is not None
-    with PeakRss(big_server.pid) as rss:
-        code, body = send_big(big_server, path, BigForm(LIMIT + 1), length=False)
+        code, body = send_big(big_server, path, BigForm(LIMIT + 1), length=length)
     assert_too_large_direct(code, body)
     assert rss.growth < 64 * MIB, f"server RSS grew by {rss.growth / MIB:.1f} MiB"
     assert_nothing_stored(big_client, ds["id"], "big.mp4")

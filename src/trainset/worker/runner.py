@@ -66,6 +66,11 @@ class CheckWorker:
 
     async def run(self) -> None:
         self._pool = self._new_pool()
+        # Start every process (and its decoder imports) now, not on the first upload.
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            *(loop.run_in_executor(self._pool, _warm) for _ in range(self.concurrency))
+        )
         writer = asyncio.create_task(self._write_results(), name="check-results")
         try:
             await self._dispatch()
