@@ -106,10 +106,6 @@ class Database:
         call = functools.partial(_in_transaction, self._writer, fn, *args, **kw)
         return await asyncio.get_running_loop().run_in_executor(self._write_pool, call)
 
-    def write_sync(self, fn: Callable[Concatenate[Connection, P], T], *args: Any) -> T:
-        """For synchronous callers outside the event loop (migrations, admin commands)."""
-        return _in_transaction(self._writer, fn, *args)
-
     async def ping(self) -> None:
         await self.read(lambda conn: conn.execute(text("SELECT 1")).scalar())
 

@@ -99,10 +99,6 @@ def fetch(conn: Connection, account: Account, dataset_id: str) -> Dataset:
     return Dataset.from_row(row)
 
 
-async def get(db: Database, account: Account, dataset_id: str) -> Dataset:
-    return await db.read(fetch, account, dataset_id)
-
-
 def _with_files(
     conn: Connection, token: str, dataset_id: str
 ) -> tuple[Dataset, list[tuple[str, int]]]:
