@@ -92,9 +92,18 @@ class Settings(BaseSettings):
             pass
         self.data_dir.mkdir(parents=True, exist_ok=True)
         key = secrets.token_hex(32).encode()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = path.with_name(f"signing.key.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(key)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)  # atomic, and never replaces a key another process made
+        except FileExistsError:
+            key = path.read_bytes()
+        finally:
+            tmp.unlink()
         return key
 
 

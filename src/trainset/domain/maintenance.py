@@ -55,7 +55,15 @@ def _abort_receiving_tx(conn: Connection, only_lapsed: bool, grace: timedelta) -
     return len(dead)
 
 
+def _any_lapsed(conn: Connection) -> bool:
+    q = select(uploads.c.id).where(uploads.c.state == RECEIVING, uploads.c.expires_at < now())
+    return conn.execute(q.limit(1)).first() is not None
+
+
 async def _abort_receiving(svc: Services, *, only_lapsed: bool) -> int:
+    # The periodic sweep looks first with a read, so an idle instance takes no write lock.
+    if only_lapsed and not await svc.db.read(_any_lapsed):
+        return 0
     grace = timedelta(seconds=svc.settings.gc_grace_seconds)
     return await svc.db.write(_abort_receiving_tx, only_lapsed, grace)
 

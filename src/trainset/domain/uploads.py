@@ -227,14 +227,13 @@ def _close_attempt(conn: Connection, upload_id: str, state: str, at: datetime) -
 def _finish(conn: Connection, ticket: Ticket, blob: BlobInfo, grace: timedelta) -> StoredFile:
     at = now()
     ds_id, filename = ticket.dataset_id, ticket.filename
+    # Raising here rolls this transaction back; the caller's abort() then records the
+    # committed blob as garbage in a transaction of its own.
     if conn.execute(_DATASET_ALIVE, {"ds_id": ds_id}).first() is None:
-        ds_service.add_garbage(conn, [blob.key], at + grace)
         raise DatasetNotFound("The dataset was deleted while the file was uploading.")
     if ticket.signed_id is not None:
         state = conn.execute(_UPLOAD_STATE, {"upload_id": ticket.signed_id}).scalar()
         if state not in (PENDING, "done", "expired", "lapsed"):
-            ds_service.add_garbage(conn, [blob.key], at + grace)
-            _close_attempt(conn, ticket.id, "aborted", at)
             raise UrlSuperseded(f"A newer upload URL was issued for {filename}; use that one.")
     old = conn.execute(_CURRENT_FILE, {"ds_id": ds_id, "filename": filename}).first()
     count_delta, bytes_delta = 1, blob.size
