@@ -1,16 +1,17 @@
-# Only python3 and make are assumed; uv is bootstrapped into the user site if missing.
+# Only python3 and make are assumed; uv is installed with pip when it is missing.
 export UV_PYTHON_DOWNLOADS := never
 PYTHON ?= python3
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+# uv is run as a module of the system Python, wherever pip put it.
+UV := $(PYTHON) -m uv
 VENV := .venv
 BIN := $(VENV)/bin
 
 .PHONY: install serve test check fmt bench clean
 
-$(UV):
-	$(PYTHON) -m pip install --user --quiet uv || $(PYTHON) -m pip install --quiet uv
-
-$(BIN)/trainset: pyproject.toml uv.lock | $(UV)
+$(BIN)/trainset: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
+	  || $(PYTHON) -m pip install --quiet --user uv \
+	  || $(PYTHON) -m pip install --quiet --user --break-system-packages uv
 	$(UV) sync --frozen
 	@touch $@
 
