@@ -39,6 +39,7 @@ from trainset.errors import (
     FileTooLarge,
     InvalidFilename,
     InvalidRequest,
+    Overloaded,
     SizeMismatch,
     TooManyFiles,
     UnsupportedFileType,
@@ -220,8 +221,10 @@ async def abort(svc: Services, ticket: Ticket, *, blob_committed: bool = False) 
     await svc.db.write(_abort, ticket, ticket.blob_key if blob_committed else None, grace)
 
 
-def _close_attempt(conn: Connection, upload_id: str, state: str, at: datetime) -> None:
-    conn.execute(_CLOSE_ATTEMPT, {"upload_id": upload_id, "b_state": state, "at": at})
+def _close_attempt(conn: Connection, upload_id: str, state: str, at: datetime) -> bool:
+    """Move a receiving attempt to `state`; False when it was no longer receiving."""
+    result = conn.execute(_CLOSE_ATTEMPT, {"upload_id": upload_id, "b_state": state, "at": at})
+    return bool(result.rowcount)
 
 
 def _finish(conn: Connection, ticket: Ticket, blob: BlobInfo, grace: timedelta) -> StoredFile:
@@ -235,6 +238,10 @@ def _finish(conn: Connection, ticket: Ticket, blob: BlobInfo, grace: timedelta) 
         state = conn.execute(_UPLOAD_STATE, {"upload_id": ticket.signed_id}).scalar()
         if state not in (PENDING, "done", "expired", "lapsed"):
             raise UrlSuperseded(f"A newer upload URL was issued for {filename}; use that one.")
+    if not _close_attempt(conn, ticket.id, "done", at):
+        # The sweeper gave this attempt up (its lease ran out) and scheduled its blob
+        # for removal: recording the file now would reference a doomed blob.
+        raise Overloaded("The upload stalled too long and was dropped; send it again.")
     old = conn.execute(_CURRENT_FILE, {"ds_id": ds_id, "filename": filename}).first()
     count_delta, bytes_delta = 1, blob.size
     if old is not None:
@@ -270,7 +277,6 @@ def _finish(conn: Connection, ticket: Ticket, blob: BlobInfo, grace: timedelta) 
             "created_at": at,
         },
     )
-    _close_attempt(conn, ticket.id, "done", at)
     if ticket.signed_id is not None:
         conn.execute(_SIGNED_DONE, {"upload_id": ticket.signed_id})
     # The file arrived: an earlier expired URL for this name no longer fails the dataset.
