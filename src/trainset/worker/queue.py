@@ -97,23 +97,24 @@ _STORE_RESULT = (
 
 
 def _complete(conn: Connection, outcomes: list[Outcome]) -> None:
-    touched: set[str] = set()
-    for o in outcomes:
-        conn.execute(_DELETE_JOB, {"job_id": o.job.id})
-        result = conn.execute(
-            _STORE_RESULT,
+    # One executemany per statement for the whole batch, then one status refresh per
+    # dataset (a result for a file replaced meanwhile updates nothing: its row is gone).
+    conn.execute(_DELETE_JOB, [{"job_id": o.job.id} for o in outcomes])
+    conn.execute(
+        _STORE_RESULT,
+        [
             {
                 "file_id": o.job.file_id,
                 "state": "ok" if o.ok else "failed",
                 "code": o.code,
                 "message": o.message,
                 "meta": o.meta,
-            },
-        )
-        if result.rowcount:
-            touched.add(o.job.dataset_id)
+            }
+            for o in outcomes
+        ],
+    )
     at = now()
-    for ds_id in touched:  # once per dataset, however many of its files finished
+    for ds_id in {o.job.dataset_id for o in outcomes}:
         refresh(conn, ds_id, at, touched=False)
 
 

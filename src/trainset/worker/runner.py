@@ -28,7 +28,7 @@ IDLE_POLL = 1.0
 # A check taking longer than this is a hostile or broken file: its process is killed.
 CHECK_TIMEOUT = 120.0
 MAX_BATCH = 64
-BATCH_PAUSE = 0.02
+BATCH_PAUSE = 0.05
 
 
 def _warm() -> None:
@@ -49,8 +49,9 @@ class CheckWorker:
     def __init__(self, svc: Services, concurrency: int):
         self.svc = svc
         self.concurrency = max(1, concurrency)
-        # Keep a few jobs queued in the pool so a process never waits for the database.
-        self.depth = self.concurrency * 2
+        # Jobs claimed ahead of the pool: a process never waits for the database, and
+        # claims and results move in batches (one transaction for many files).
+        self.depth = max(16, self.concurrency * 4)
         self._pool: ProcessPoolExecutor | None = None
         self._stopping = asyncio.Event()
         self._results: asyncio.Queue[queue.Outcome] = asyncio.Queue()
