@@ -21,7 +21,16 @@ import pytest
 from tests import media
 from tests.conftest import admin
 from tests.server import TrainsetServer
-from tests.wire import BASE, assert_error, create, signed_urls, status, upload
+from tests.wire import (
+    BASE,
+    DATASET_CALLS,
+    assert_error,
+    call_dataset_endpoint,
+    create,
+    signed_urls,
+    status,
+    upload,
+)
 
 ALLOWED = [
     ".jpg",
@@ -524,20 +533,7 @@ def test_revoked_token(server: TrainsetServer, client: httpx.Client) -> None:
 # --- 404 ---------------------------------------------------------------------------------
 
 
-def _call(client: httpx.Client, what: str, ds_id: str) -> httpx.Response:
-    if what == "status":
-        return client.get(f"{BASE}/{ds_id}/status")
-    if what == "upload":
-        return client.post(f"{BASE}/{ds_id}/upload", files={"file": ("a.jpg", media.jpeg())})
-    if what == "get-upload-endpoint":
-        return client.post(
-            f"{BASE}/{ds_id}/get-upload-endpoint", json={"filenameToByteSize": {"a.jpg": 100}}
-        )
-    assert what == "delete"
-    return client.delete(f"{BASE}/{ds_id}")
-
-
-CALLS = ["status", "upload", "get-upload-endpoint", "delete"]
+CALLS = DATASET_CALLS
 
 
 @pytest.mark.parametrize("what", CALLS)
@@ -547,12 +543,12 @@ CALLS = ["status", "upload", "get-upload-endpoint", "delete"]
     ids=["uuid", "word", "ds-name", "dash", "64-chars"],
 )
 def test_unknown_dataset(client: httpx.Client, what: str, ds_id: str) -> None:
-    assert_error(_call(client, what, ds_id), 404, "dataset_not_found")
+    assert_error(call_dataset_endpoint(client, what, ds_id), 404, "dataset_not_found")
 
 
 @pytest.mark.parametrize("what", CALLS)
 def test_overlong_unknown_id_is_not_found(client: httpx.Client, what: str) -> None:
-    assert_error(_call(client, what, "x" * 100), 404, "dataset_not_found")
+    assert_error(call_dataset_endpoint(client, what, "x" * 100), 404, "dataset_not_found")
 
 
 def test_dataset_name_is_not_an_id(client: httpx.Client) -> None:
@@ -567,7 +563,7 @@ def test_deleted_dataset(client: httpx.Client, what: str) -> None:
     r = client.delete(f"{BASE}/{ds['id']}")
     assert r.status_code == 200, r.text
     assert r.json() == {"id": ds["id"], "name": ds["name"], "deleted": True}
-    assert_error(_call(client, what, ds["id"]), 404, "dataset_not_found")
+    assert_error(call_dataset_endpoint(client, what, ds["id"]), 404, "dataset_not_found")
     assert ds["id"] not in {d["id"] for d in client.get(BASE).json()["datasets"]}
 
 

@@ -12,7 +12,17 @@ import pytest
 
 from tests import media
 from tests.server import TrainsetServer
-from tests.wire import BASE, assert_error, create, signed_urls, status, upload, wait_final
+from tests.wire import (
+    BASE,
+    DATASET_CALLS,
+    assert_error,
+    call_dataset_endpoint,
+    create,
+    signed_urls,
+    status,
+    upload,
+    wait_final,
+)
 
 JPEG = media.jpeg()
 
@@ -23,20 +33,7 @@ def listed(client: httpx.Client) -> dict[str, str]:
     return {d["id"]: d["name"] for d in r.json()["datasets"]}
 
 
-def call(client: httpx.Client, what: str, ds_id: str) -> httpx.Response:
-    if what == "status":
-        return client.get(f"{BASE}/{ds_id}/status")
-    if what == "upload":
-        return client.post(f"{BASE}/{ds_id}/upload", files={"file": ("x.jpg", JPEG)})
-    if what == "get-upload-endpoint":
-        return client.post(
-            f"{BASE}/{ds_id}/get-upload-endpoint", json={"filenameToByteSize": {"x.jpg": 10}}
-        )
-    assert what == "delete"
-    return client.delete(f"{BASE}/{ds_id}")
-
-
-CALLS = ["status", "upload", "get-upload-endpoint", "delete"]
+CALLS = DATASET_CALLS
 
 
 @pytest.mark.parametrize("what", CALLS)
@@ -46,10 +43,14 @@ def test_other_account_gets_404(
     ds = create(client)
     upload(client, ds["id"], "a.jpg", JPEG)
     before = wait_final(client, ds["id"])  # settled: any later change would show
-    err = assert_error(call(other_client, what, ds["id"]), 404, "dataset_not_found")
+    err = assert_error(
+        call_dataset_endpoint(other_client, what, ds["id"]), 404, "dataset_not_found"
+    )
     # indistinguishable from an id that does not exist at all (modulo the id itself)
     unknown = str(uuid.uuid4())
-    err_unknown = assert_error(call(other_client, what, unknown), 404, "dataset_not_found")
+    err_unknown = assert_error(
+        call_dataset_endpoint(other_client, what, unknown), 404, "dataset_not_found"
+    )
     assert err["message"].replace(ds["id"], "ID") == err_unknown["message"].replace(unknown, "ID")
     # nothing changed for the owner, not even updated_at
     assert status(client, ds["id"]) == before
