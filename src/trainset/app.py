@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from trainset import __version__
-from trainset.api import datasets, errors, health, uploads
+from trainset.api import datasets, errors, files, health, uploads
 from trainset.api.middleware import RequestContext
 from trainset.config import Settings
 from trainset.db.migrate import upgrade
@@ -79,5 +79,6 @@ def create_app(settings: Settings, svc: Services | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(datasets.router)
     app.include_router(uploads.router)
+    app.include_router(files.router)
     app.add_middleware(RequestContext)
     return app

@@ -22,6 +22,7 @@ TrainsetError                       code, message, details
 ├── FileTooLarge                    file_too_large
 ├── UnsupportedFileType             unsupported_file_type
 ├── InvalidFileContent              invalid_file_content
+├── RangeNotSatisfiable             range_not_satisfiable
 ├── RequestTimeout                  request_timeout
 ├── RateLimited                     rate_limited
 ├── Overloaded                      overloaded
@@ -126,6 +127,10 @@ class UnsupportedFileType(TrainsetError):
 
 class InvalidFileContent(TrainsetError):
     code = "invalid_file_content"
+
+
+class RangeNotSatisfiable(TrainsetError):
+    code = "range_not_satisfiable"
 
 
 class RequestTimeout(TrainsetError):

@@ -32,6 +32,7 @@ STATUS: dict[type[e.TrainsetError], int] = {
     e.FileTooLarge: 413,
     e.UnsupportedFileType: 415,
     e.InvalidFileContent: 422,
+    e.RangeNotSatisfiable: 416,
     e.RateLimited: 429,
     e.Overloaded: 503,
     e.StorageUnavailable: 503,

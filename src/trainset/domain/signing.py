@@ -1,4 +1,8 @@
-"""HMAC-SHA256 signatures for local signed upload URLs (SPEC section 4)."""
+"""HMAC-SHA256 signatures for local signed URLs: uploads (SPEC section 4) and downloads.
+
+The purpose is part of the signed message, so an upload signature never works as a
+download signature for the same id, or the other way round.
+"""
 
 from __future__ import annotations
 
@@ -12,15 +16,17 @@ class Signer:
     def __init__(self, key: bytes):
         self._key = key
 
-    def sign(self, upload_id: str, expires: int) -> str:
-        msg = f"trainset-upload\n{upload_id}\n{expires}".encode()
+    def sign(self, subject: str, expires: int, purpose: str = "upload") -> str:
+        msg = f"trainset-{purpose}\n{subject}\n{expires}".encode()
         return hmac.new(self._key, msg, hashlib.sha256).hexdigest()
 
-    def verify(self, upload_id: str, expires: str, signature: str) -> int:
+    def verify(self, subject: str, expires: str, signature: str, purpose: str = "upload") -> int:
         """The expiry (unix seconds) when the signature is right; else SignatureInvalid."""
         if not expires.isdigit() or len(expires) > 12:
-            raise SignatureInvalid("The upload URL is malformed (bad expiry).")
-        expected = self.sign(upload_id, int(expires))
+            raise SignatureInvalid(f"The {purpose} URL is malformed (bad expiry).")
+        expected = self.sign(subject, int(expires), purpose)
         if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
-            raise SignatureInvalid("The upload URL's signature does not match; request a new URL.")
+            raise SignatureInvalid(
+                f"The {purpose} URL's signature does not match; request a new URL."
+            )
         return int(expires)

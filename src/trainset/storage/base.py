@@ -70,6 +70,10 @@ class Storage(Protocol):
         """A URL the client PUTs to directly, or None when trainset must receive the bytes."""
         ...
 
+    def presign_get(self, key: str, *, expires_at: datetime, filename: str) -> str | None:
+        """A URL to GET the blob directly, or None when trainset serves the bytes."""
+        ...
+
     async def ping(self) -> None:
         """Raise StorageUnavailable when the store cannot be used."""
         ...

@@ -214,6 +214,9 @@ class LocalStorage:
     ) -> str | None:
         return None  # trainset receives the bytes itself (a locally signed URL)
 
+    def presign_get(self, key: str, *, expires_at: datetime, filename: str) -> str | None:
+        return None  # trainset serves the bytes itself (a locally signed URL)
+
     async def ping(self) -> None:
         def _probe() -> None:
             probe = self.tmp / f"ping.{secrets.token_hex(4)}"
