@@ -1,0 +1,118 @@
+"""What each call sends and how its answer is read, shared by Client and AsyncClient."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from trainset.client import models
+
+API = "/prod/v1/trainers"
+DATASETS = f"{API}/datasets"
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    method: str
+    path: str
+    parse: Callable[[Any], Any]
+    params: dict[str, Any] | None = None
+    json: Any = None
+    # Safe to send again after a connection error or a 429/503 answer.
+    idempotent: bool = True
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def config(base_url: str | None, token: str | None) -> tuple[str, str]:
+    url = (base_url or os.environ.get("TRAINSET_URL") or DEFAULT_URL).rstrip("/")
+    tok = token or os.environ.get("TRAINSET_TOKEN") or ""
+    return url, tok
+
+
+def ds_path(dataset_id: str, tail: str = "") -> str:
+    return f"{DATASETS}/{quote(dataset_id, safe='')}{tail}"
+
+
+def file_path(dataset_id: str, filename: str) -> str:
+    return ds_path(dataset_id, f"/files/{quote(filename, safe='')}")
+
+
+def create(name: str | None) -> Spec:
+    body = {"name": name} if name is not None else {}
+    # Not idempotent: a retried create whose first try succeeded would answer 409.
+    return Spec("POST", DATASETS, lambda d: models.Dataset.parse(d), json=body, idempotent=False)
+
+
+def listing(name: str | None, status: str | None, limit: int | None, after: str | None) -> Spec:
+    params = {k: v for k, v in {"name": name, "status": status, "limit": limit,
+                                "after": after}.items() if v is not None}  # fmt: skip
+    return Spec(
+        "GET",
+        DATASETS,
+        lambda d: ([models.Dataset.parse(x) for x in d["datasets"]], d.get("next_cursor")),
+        params=params,
+    )
+
+
+def status(dataset_id: str) -> Spec:
+    return Spec("GET", ds_path(dataset_id, "/status"), models.DatasetStatus.parse)
+
+
+def delete(dataset_id: str) -> Spec:
+    return Spec("DELETE", ds_path(dataset_id), lambda d: None)
+
+
+def upload_urls(dataset_id: str, sizes: dict[str, int]) -> Spec:
+    return Spec(
+        "POST",
+        ds_path(dataset_id, "/get-upload-endpoint"),
+        models.signed_uploads,
+        json={"filenameToByteSize": sizes},
+    )
+
+
+def delete_file(dataset_id: str, filename: str) -> Spec:
+    return Spec("DELETE", file_path(dataset_id, filename), lambda d: None)
+
+
+def manifest(dataset_id: str) -> Spec:
+    return Spec("GET", ds_path(dataset_id, "/manifest"), models.Manifest.parse)
+
+
+def multipart_frame(name: str, size: int) -> tuple[dict[str, str], bytes, bytes]:
+    """Headers, head and tail of a one-file multipart body around `size` bytes.
+
+    Built here rather than by httpx, which percent-encodes a `"` in a file name: the
+    server keeps names exactly as sent, so the SDK sends them exactly as given
+    (a `"` is backslash-escaped inside the quoted string, the one escape it reads).
+    """
+    boundary = "trainset" + secrets.token_hex(16)
+    quoted = name.replace('"', '\\"')
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{quoted}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    headers = {
+        "Content-Type": f"multipart/form-data; boundary={boundary}",
+        "Content-Length": str(len(head) + size + len(tail)),
+    }
+    return headers, head, tail
+
+
+def source_size(source: str | Path | bytes) -> int:
+    return len(source) if isinstance(source, bytes) else os.stat(source).st_size
+
+
+def source_name(source: str | Path | bytes, filename: str | None) -> str:
+    if filename:
+        return filename
+    if isinstance(source, bytes):
+        raise ValueError("pass filename= when uploading bytes")
+    return Path(source).name

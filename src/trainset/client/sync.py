@@ -1,0 +1,215 @@
+"""The synchronous SDK client."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from trainset.client import _spec as spec
+from trainset.client import models
+from trainset.client.errors import RetryableError, TrainsetError, TransportError, from_response
+
+BACKOFF = 0.5
+
+
+def _error(r: httpx.Response) -> TrainsetError:
+    try:
+        body: Any = r.json()
+    except ValueError:
+        body = None
+    return from_response(
+        r.status_code, body, r.headers.get("x-request-id"), r.headers.get("retry-after")
+    )
+
+
+class Client:
+    """trainset's API over httpx. `base_url`/`token` default to TRAINSET_URL/TRAINSET_TOKEN.
+
+    Idempotent calls are retried with exponential backoff on connection errors and on
+    429/503 answers (honouring Retry-After); errors raise `trainset.client.errors`.
+    """
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = 60.0,
+        retries: int = 4,
+        transport: httpx.BaseTransport | None = None,
+    ):
+        self.base_url, token = spec.config(base_url, token)
+        self.retries = retries
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=timeout,
+            transport=transport,
+        )
+        # Signed URLs are their own credential: never send the token along.
+        self._bare = httpx.Client(timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+        self._bare.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def _send(self, send: Any, idempotent: bool) -> httpx.Response:
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries or not idempotent
+            try:
+                r: httpx.Response = send()
+            except httpx.TransportError as e:
+                if last:
+                    raise TransportError(f"could not reach trainset: {e}") from e
+                time.sleep(BACKOFF * 2**attempt)
+                continue
+            if r.status_code < 400:
+                return r
+            err = _error(r)
+            if isinstance(err, RetryableError) and not last:
+                time.sleep(err.retry_after or BACKOFF * 2**attempt)
+                continue
+            raise err
+        raise AssertionError("unreachable")
+
+    def _call(self, s: spec.Spec) -> Any:
+        r = self._send(
+            lambda: self._http.request(s.method, s.path, params=s.params, json=s.json),
+            s.idempotent,
+        )
+        return s.parse(r.json())
+
+    # --- datasets -----------------------------------------------------------------
+
+    def create_dataset(self, name: str | None = None) -> models.Dataset:
+        """Create an empty dataset (DRAFT); the server generates a name if none is given."""
+        result: models.Dataset = self._call(spec.create(name))
+        return result
+
+    def list_datasets(
+        self,
+        *,
+        name: str | None = None,
+        status: str | None = None,
+        limit: int | None = None,
+        after: str | None = None,
+    ) -> tuple[list[models.Dataset], str | None]:
+        """One page (all datasets when `limit` is None) and the cursor of the next."""
+        page: tuple[list[models.Dataset], str | None] = self._call(
+            spec.listing(name, status, limit, after)
+        )
+        return page
+
+    def iter_datasets(self, page_size: int = 500, **filters: str) -> Iterator[models.Dataset]:
+        """Every dataset of the account, oldest first, fetched page by page."""
+        after = None
+        while True:
+            items, after = self.list_datasets(limit=page_size, after=after, **filters)
+            yield from items
+            if after is None:
+                return
+
+    def find_dataset(self, name: str) -> models.Dataset | None:
+        items, _ = self.list_datasets(name=name)
+        return items[0] if items else None
+
+    def status(self, dataset_id: str) -> models.DatasetStatus:
+        result: models.DatasetStatus = self._call(spec.status(dataset_id))
+        return result
+
+    def wait(
+        self, dataset_id: str, *, timeout: float = 600.0, poll: float = 1.0
+    ) -> models.DatasetStatus:
+        """Poll until the dataset leaves UPLOADING (READY, FAILED or DRAFT)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            st = self.status(dataset_id)
+            if st.settled or time.monotonic() > deadline:
+                return st
+            time.sleep(poll)
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        self._call(spec.delete(dataset_id))
+
+    # --- files ----------------------------------------------------------------------
+
+    def upload(
+        self, dataset_id: str, source: str | Path | bytes, filename: str | None = None
+    ) -> models.UploadedFile:
+        """Direct upload (up to 150,000,000 bytes), streamed from a path or given as bytes.
+
+        Retried like an idempotent call: sending the same file again replaces it."""
+        name = spec.source_name(source, filename)
+        path = spec.ds_path(dataset_id, "/upload")
+
+        def send() -> httpx.Response:
+            headers, head, tail = spec.multipart_frame(name, spec.source_size(source))
+
+            def body() -> Iterator[bytes]:
+                yield head
+                if isinstance(source, bytes):
+                    yield source
+                else:
+                    with open(source, "rb") as f:
+                        while chunk := f.read(1 << 20):
+                            yield chunk
+                yield tail
+
+            return self._http.post(path, content=body(), headers=headers)
+
+        return models.UploadedFile.parse(self._send(send, True).json())
+
+    def upload_urls(self, dataset_id: str, sizes: dict[str, int]) -> dict[str, models.SignedUpload]:
+        """Signed PUT URLs (up to 1,000 per call), each bound to its exact size."""
+        result: dict[str, models.SignedUpload] = self._call(spec.upload_urls(dataset_id, sizes))
+        return result
+
+    def put_signed(self, upload: models.SignedUpload, source: str | Path | bytes) -> str:
+        """PUT the bytes to a signed URL; returns the ETag."""
+        headers = {**upload.headers, "Content-Length": str(spec.source_size(source))}
+
+        def send() -> httpx.Response:
+            if isinstance(source, bytes):
+                return self._bare.request(upload.method, upload.upload_url, content=source,
+                                          headers=headers)  # fmt: skip
+            with open(source, "rb") as f:
+                return self._bare.request(upload.method, upload.upload_url, content=f,
+                                          headers=headers)  # fmt: skip
+
+        return str(self._send(send, True).headers.get("etag", ""))
+
+    def download(self, dataset_id: str, filename: str, dest: str | Path) -> Path:
+        """Stream a file to `dest` (written to a temp name, then renamed into place)."""
+        dest = Path(dest)
+        tmp = dest.with_name(f".{dest.name}.part")
+        with self._http.stream("GET", spec.file_path(dataset_id, filename)) as r:
+            if r.status_code >= 400:
+                r.read()
+                raise _error(r)
+            with open(tmp, "wb") as f:
+                for chunk in r.iter_bytes(1 << 20):
+                    f.write(chunk)
+        os.replace(tmp, dest)
+        return dest
+
+    def delete_file(self, dataset_id: str, filename: str) -> None:
+        self._call(spec.delete_file(dataset_id, filename))
+
+    def manifest(self, dataset_id: str) -> models.Manifest:
+        """Every file of a READY dataset with sha256 and a short-lived download URL."""
+        result: models.Manifest = self._call(spec.manifest(dataset_id))
+        return result

@@ -1,0 +1,144 @@
+"""The SDK against the real server over loopback (sync and async)."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import media
+from tests.server import TrainsetServer, free_port
+from trainset.client import AsyncClient, Client, errors
+
+
+@pytest.fixture
+def sdk(server: TrainsetServer) -> Client:
+    return Client(server.base_url, server.token, retries=1)
+
+
+def test_round_trip(sdk: Client, tmp_path: Path) -> None:
+    name = f"sdk_{uuid.uuid4().hex[:8]}"
+    ds = sdk.create_dataset(name)
+    assert ds.name == name and ds.status == "DRAFT"
+    img = tmp_path / "dog.jpg"
+    img.write_bytes(media.jpeg(300, 300))
+    up = sdk.upload(ds.id, img)
+    assert (up.filename, up.bytes) == ("dog.jpg", img.stat().st_size)
+    assert up.sha256 == hashlib.sha256(img.read_bytes()).hexdigest()
+    sdk.upload(ds.id, media.caption("a dog"), filename="dog.txt")
+
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(media.video("mp4"))
+    urls = sdk.upload_urls(ds.id, {"clip.mp4": clip.stat().st_size, "clip.txt": 6})
+    assert (
+        sdk.put_signed(urls["clip.mp4"], clip).strip('"')
+        == hashlib.sha256(clip.read_bytes()).hexdigest()
+    )
+    sdk.put_signed(urls["clip.txt"], b"a clip")
+
+    st = sdk.wait(ds.id, timeout=60, poll=0.05)
+    assert st.status == "READY", st
+    assert [f.filename for f in st.files] == ["clip.mp4", "clip.txt", "dog.jpg", "dog.txt"]
+    assert sdk.find_dataset(name) == sdk.list_datasets(name=name)[0][0]
+    assert ds.id in {d.id for d in sdk.iter_datasets(page_size=2)}
+
+    m = sdk.manifest(ds.id)
+    assert {f.filename: f.size_bytes for f in m.files} == {
+        f.filename: f.size_bytes for f in st.files
+    }
+    out = sdk.download(ds.id, "dog.jpg", tmp_path / "copy.jpg")
+    assert out.read_bytes() == img.read_bytes()
+
+    sdk.delete_file(ds.id, "dog.txt")
+    failed = sdk.wait(ds.id, timeout=60, poll=0.05)
+    assert failed.status == "FAILED"
+    assert [(p.filename, p.code) for p in failed.failures] == [("dog.jpg", "missing_caption")]
+    assert failed.error_message == "1 of 3 files failed validation"
+
+    sdk.delete_dataset(ds.id)
+    with pytest.raises(errors.DatasetNotFound) as e:
+        sdk.status(ds.id)
+    assert isinstance(e.value, LookupError) and e.value.status == 404 and e.value.request_id
+
+
+def test_errors_are_typed(sdk: Client, server: TrainsetServer) -> None:
+    ds = sdk.create_dataset()
+    with pytest.raises(errors.DatasetNameTaken):
+        sdk.create_dataset(ds.name)
+    with pytest.raises(errors.InvalidFilename) as bad:
+        sdk.upload(ds.id, b"x", filename="../x.jpg")
+    assert isinstance(bad.value, ValueError)
+    with pytest.raises(errors.UnsupportedFileType):
+        sdk.upload(ds.id, b"GIF89a", filename="x.gif")
+    with pytest.raises(errors.InvalidFileContent):
+        sdk.upload(ds.id, media.png(), filename="x.jpg")
+    with pytest.raises(errors.DatasetNotReady):
+        sdk.manifest(ds.id)
+    with pytest.raises(errors.FileNotFound):
+        sdk.download(ds.id, "nope.jpg", Path("/nonexistent/never-written"))
+    with pytest.raises(errors.Unauthorized) as unauth:
+        Client(server.base_url, "ts_wrong_token_000000000000").list_datasets()
+    assert isinstance(unauth.value, PermissionError)
+
+
+@pytest.mark.parametrize("name", ['say "hi".txt', "café ünïcode.txt", "100% real.txt"])
+async def test_names_arrive_exactly_as_given(
+    sdk: Client, server: TrainsetServer, name: str
+) -> None:
+    ds = sdk.create_dataset()
+    assert sdk.upload(ds.id, b"caption", filename=name).filename == name
+    async with AsyncClient(server.base_url, server.token) as c:
+        assert (
+            await c.upload(ds.id, b"other", filename="async " + name)
+        ).filename == "async " + name
+    assert sorted(f.filename for f in sdk.status(ds.id).files) == sorted([name, "async " + name])
+
+
+def test_unreachable_server_raises_after_retries() -> None:
+    c = Client(f"http://127.0.0.1:{free_port()}", "t", retries=2)
+    with pytest.raises(errors.TransportError) as e:
+        c.list_datasets()
+    assert isinstance(e.value, ConnectionError)
+
+
+def test_retry_after_503_for_idempotent_calls_only() -> None:
+    # A fake transport stands in for an overloaded server: the real one cannot be made
+    # to answer 503 on demand. It fails the first call of each kind, then answers.
+    calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        if calls.count(request.method) == 1:
+            body = {"error": {"code": "overloaded", "message": "busy"}}
+            return httpx.Response(503, json=body, headers={"Retry-After": "0"})
+        if request.method == "GET":
+            return httpx.Response(200, json={"datasets": [], "next_cursor": None})
+        raise AssertionError("a create must not be retried")
+
+    c = Client("http://trainset.test", "t", transport=httpx.MockTransport(handler))
+    assert c.list_datasets() == ([], None)
+    assert calls == ["GET", "GET"]
+    with pytest.raises(errors.RetryableError):
+        c.create_dataset("x")  # POST create is not idempotent: one try
+    assert calls == ["GET", "GET", "POST"]
+
+
+async def test_async_client(server: TrainsetServer, tmp_path: Path) -> None:
+    img = tmp_path / "a.jpg"
+    img.write_bytes(media.jpeg(300, 300))
+    async with AsyncClient(server.base_url, server.token) as c:
+        ds = await c.create_dataset()
+        up = await c.upload(ds.id, img)
+        assert up.bytes == img.stat().st_size
+        urls = await c.upload_urls(ds.id, {"a.txt": 5})
+        await c.put_signed(urls["a.txt"], b"a dog")
+        st = await c.wait(ds.id, timeout=60, poll=0.05)
+        assert st.status == "READY" and [f.filename for f in st.files] == ["a.jpg", "a.txt"]
+        m = await c.manifest(ds.id)
+        assert m.files[0].sha256 == hashlib.sha256(img.read_bytes()).hexdigest()
+        await c.delete_dataset(ds.id)
+        with pytest.raises(errors.DatasetNotFound):
+            await c.status(ds.id)
