@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from trainset.cli import user
 from trainset.config import ConfigError, Settings, load_settings
 from trainset.errors import TrainsetError
 
@@ -39,7 +40,8 @@ def _logging(level: str) -> None:
 
 @click.group()
 @click.version_option(package_name="trainset")
-def main() -> None:
+@click.option("--debug", is_flag=True, help="Show tracebacks of errors.")
+def main(debug: bool) -> None:
     """trainset: datasets for LoRA trainers."""
 
 
@@ -160,6 +162,10 @@ def revoke_token(token: str) -> None:
 
     n = _with_db(lambda db: accounts.revoke_token(db, token))
     click.echo(f"revoked {n} token(s)")
+
+
+for _command in user.COMMANDS:
+    main.add_command(_command)
 
 
 if __name__ == "__main__":

@@ -114,11 +114,15 @@ class Client:
         )
         return page
 
-    def iter_datasets(self, page_size: int = 500, **filters: str) -> Iterator[models.Dataset]:
+    def iter_datasets(
+        self, page_size: int = 500, *, name: str | None = None, status: str | None = None
+    ) -> Iterator[models.Dataset]:
         """Every dataset of the account, oldest first, fetched page by page."""
         after = None
         while True:
-            items, after = self.list_datasets(limit=page_size, after=after, **filters)
+            items, after = self.list_datasets(
+                name=name, status=status, limit=page_size, after=after
+            )
             yield from items
             if after is None:
                 return

@@ -1,0 +1,153 @@
+"""User commands over the SDK: `ls`, `status`, `rm`. Exit codes mean something:
+0 done (a status is READY), 1 the dataset FAILED, 2 usage or a request the server
+refused as wrong, 3 the server or the network failed."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from trainset.client import Client, errors
+from trainset.client.models import Dataset, DatasetStatus
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_FAILED, EXIT_USAGE, EXIT_SERVER = 1, 2, 3
+
+
+def _exit_code(e: errors.TrainsetError) -> int:
+    """The one table from SDK errors to exit codes."""
+    if isinstance(e, errors.InvalidRequest | errors.NotFound | errors.Conflict):
+        return EXIT_USAGE
+    if isinstance(e, errors.FileTooLarge | errors.UnsupportedFileType | errors.InvalidFileContent):
+        return EXIT_USAGE
+    return EXIT_SERVER
+
+
+def handles_errors(fn: F) -> F:
+    """One line on stderr and a meaningful exit code; a traceback only with --debug."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        try:
+            return fn(*args, **kwargs)
+        except errors.TrainsetError as e:
+            if ctx.find_root().params.get("debug"):
+                raise
+            click.echo(f"trainset: {e.message}", err=True)
+            sys.exit(_exit_code(e))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def client_options(fn: F) -> F:
+    fn = click.option("--token", envvar="TRAINSET_TOKEN", help="Bearer token (TRAINSET_TOKEN).")(fn)
+    fn = click.option(
+        "--url", envvar="TRAINSET_URL", help="Server base URL (TRAINSET_URL).", metavar="URL"
+    )(fn)
+    return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(fn)
+
+
+def resolve(c: Client, name_or_id: str) -> Dataset | None:
+    """A dataset by name, else None (the caller then treats the argument as an id)."""
+    return c.find_dataset(name_or_id)
+
+
+def _dataset_json(d: Dataset) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "name": d.name,
+        "status": d.status,
+        "created_at": d.created_at.isoformat(),
+        "updated_at": d.updated_at.isoformat(),
+    }
+
+
+def print_status(st: DatasetStatus, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({
+            "id": st.id, "name": st.name, "status": st.status,
+            "files": [{"filename": f.filename, "size_bytes": f.size_bytes} for f in st.files],
+            "error": st.error_message,
+            "failures": [vars_(p) for p in st.failures],
+            "warnings": [vars_(p) for p in st.warnings],
+        }))  # fmt: skip
+        return
+    size = sum(f.size_bytes for f in st.files)
+    click.echo(f"{st.name}  {st.status}  {len(st.files)} files  {size:,} bytes  (id {st.id})")
+    if st.error_message:
+        click.echo(f"  {st.error_message}:")
+    for p in st.failures:
+        click.echo(f"  FAILED  {p.filename or '-'}: {p.message}")
+    for p in st.warnings:
+        click.echo(f"  warning {p.filename or '-'}: {p.message}")
+
+
+def vars_(p: Any) -> dict[str, Any]:
+    return {"filename": p.filename, "code": p.code, "message": p.message}
+
+
+@click.command("ls")
+@client_options
+@click.option("--status", "status_filter", help="Only datasets with this status.")
+@handles_errors
+def ls(url: str | None, token: str | None, as_json: bool, status_filter: str | None) -> None:
+    """List the account's datasets."""
+    with Client(url, token) as c:
+        items = list(c.iter_datasets(status=status_filter))
+    if as_json:
+        click.echo(json.dumps([_dataset_json(d) for d in items]))
+        return
+    for d in items:
+        click.echo(f"{d.name}\t{d.status}\t{d.updated_at:%Y-%m-%d %H:%M:%S}\t{d.id}")
+
+
+@click.command("status")
+@client_options
+@click.argument("dataset")
+@click.option("--wait", is_flag=True, help="Wait until it leaves UPLOADING.")
+@handles_errors
+def status(url: str | None, token: str | None, as_json: bool, dataset: str, wait: bool) -> None:
+    """Show DATASET (a name or an id): status, files, and every failing file's reason.
+
+    Exits 1 when the dataset is FAILED."""
+    with Client(url, token) as c:
+        found = resolve(c, dataset)
+        ds_id = found.id if found else dataset
+        st = c.wait(ds_id) if wait else c.status(ds_id)
+    print_status(st, as_json)
+    if st.status == "FAILED":
+        sys.exit(EXIT_FAILED)
+
+
+@click.command("rm")
+@client_options
+@click.argument("dataset")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@handles_errors
+def rm(url: str | None, token: str | None, as_json: bool, dataset: str, yes: bool) -> None:
+    """Delete DATASET (a name or an id) and all its files. Irreversible."""
+    with Client(url, token) as c:
+        found = resolve(c, dataset)
+        ds_id = found.id if found else dataset
+        label = found.name if found else dataset
+        if not yes:
+            if not sys.stdin.isatty():
+                click.echo("trainset: not deleting without confirmation; pass --yes", err=True)
+                sys.exit(EXIT_USAGE)
+            try:
+                confirmed = click.confirm(f"Delete dataset {label} and all its files?")
+            except click.Abort:
+                confirmed = False
+            if not confirmed:
+                sys.exit(EXIT_USAGE)
+        c.delete_dataset(ds_id)
+    click.echo(json.dumps({"id": ds_id, "deleted": True}) if as_json else f"deleted {label}")
+
+
+COMMANDS = [ls, status, rm]

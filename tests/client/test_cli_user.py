@@ -1,0 +1,73 @@
+"""`trainset ls | status | rm` over the SDK, as a user runs them (a real subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tests import media
+from tests.server import TrainsetServer, free_port
+from trainset.client import Client
+
+TRAINSET = str(Path(sys.executable).parent / "trainset")
+
+
+def cli(
+    srv: TrainsetServer | None, *args: str, url: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINSET_")}
+    if srv is not None:
+        env |= {"TRAINSET_URL": srv.base_url, "TRAINSET_TOKEN": srv.token}
+    if url is not None:
+        env |= {"TRAINSET_URL": url, "TRAINSET_TOKEN": "x"}
+    return subprocess.run(
+        [TRAINSET, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_ls_status_rm(server: TrainsetServer) -> None:
+    c = Client(server.base_url, server.token)
+    good = c.create_dataset()
+    c.upload(good.id, media.jpeg(300, 300), filename="a.jpg")
+    c.upload(good.id, media.caption(), filename="a.txt")
+    bad = c.create_dataset()
+    c.upload(bad.id, media.jpeg(300, 300), filename="lonely.jpg")
+    c.wait(good.id, poll=0.05)
+    c.wait(bad.id, poll=0.05)
+
+    listing = cli(server, "ls", "--json")
+    assert listing.returncode == 0, listing.stderr
+    names = {d["name"]: d["status"] for d in json.loads(listing.stdout)}
+    assert names[good.name] == "READY" and names[bad.name] == "FAILED"
+    plain = cli(server, "ls", "--status", "FAILED").stdout
+    assert bad.name in plain and good.name not in plain
+
+    ok = cli(server, "status", good.name)
+    assert ok.returncode == 0 and "READY" in ok.stdout and "2 files" in ok.stdout
+    failed = cli(server, "status", bad.name)
+    assert failed.returncode == 1
+    assert "lonely.jpg" in failed.stdout and "has no caption file lonely.txt" in failed.stdout
+    as_json = json.loads(cli(server, "status", bad.id, "--json").stdout)
+    assert as_json["failures"][0]["code"] == "missing_caption"
+
+    refused = cli(server, "rm", good.name)  # no --yes and no terminal to confirm on
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    gone = cli(server, "rm", good.name, "--yes")
+    assert gone.returncode == 0, gone.stderr
+    missing = cli(server, "status", good.name)
+    assert missing.returncode == 2 and "No dataset" in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+def test_network_failure_exits_3() -> None:
+    r = cli(None, "ls", url=f"http://127.0.0.1:{free_port()}")
+    assert r.returncode == 3 and "could not reach trainset" in r.stderr
+    assert "Traceback" not in r.stderr
