@@ -46,6 +46,11 @@ def wait_final(client: httpx.Client, ds_id: str, timeout: float = 60.0) -> dict[
         time.sleep(0.05)
 
 
+def sizes(status_body: dict[str, Any]) -> dict[str, int]:
+    """filename -> size_bytes of a status answer's files (in their listed order)."""
+    return {f["filename"]: f["size_bytes"] for f in status_body["files"]}
+
+
 def signed_urls(client: httpx.Client, ds_id: str, sizes: dict[str, int]) -> dict[str, Any]:
     r = client.post(f"{BASE}/{ds_id}/get-upload-endpoint", json={"filenameToByteSize": sizes})
     assert r.status_code == 200, r.text

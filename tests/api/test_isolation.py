@@ -19,6 +19,7 @@ from tests.wire import (
     call_dataset_endpoint,
     create,
     signed_urls,
+    sizes,
     status,
     upload,
     wait_final,
@@ -54,7 +55,7 @@ def test_other_account_gets_404(
     assert err["message"].replace(ds["id"], "ID") == err_unknown["message"].replace(unknown, "ID")
     # nothing changed for the owner, not even updated_at
     assert status(client, ds["id"]) == before
-    assert before["files"] == [{"filename": "a.jpg", "size_bytes": len(JPEG)}]
+    assert sizes(before) == {"a.jpg": len(JPEG)}
     assert ds["id"] in listed(client)
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests import media
 from tests.server import TrainsetServer
-from tests.wire import BASE, create, signed_urls, status, upload, wait_final
+from tests.wire import BASE, create, signed_urls, sizes, status, upload, wait_final
 
 
 @pytest.fixture
@@ -90,7 +90,7 @@ def test_kill_during_direct_upload(srv: TrainsetServer) -> None:
     c = srv.client()
     body = wait_final(c, ds)
     assert body["status"] == "READY", body
-    assert {"filename": "a.jpg", "size_bytes": len(v1)} in body["files"]
+    assert sizes(body)["a.jpg"] == len(v1)
     assert _temp_files(srv) == []
     assert _blob_count(srv) == 2  # v1 and its caption, nothing else
 
@@ -131,7 +131,7 @@ def test_kill_during_signed_put_then_retry_same_url(srv: TrainsetServer) -> None
     assert r.status_code == 200, r.text
     final = wait_final(c, ds)
     assert final["status"] == "READY", final
-    assert {"filename": "a.mp4", "size_bytes": size} in final["files"]
+    assert sizes(final)["a.mp4"] == size
 
 
 def test_kill_during_checks_then_checks_finish(srv: TrainsetServer) -> None:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests import media
-from tests.wire import create, status, upload, wait_final
+from tests.wire import create, sizes, status, upload, wait_final
 
 
 def failing(body: dict[str, Any]) -> set[tuple[str | None, str]]:
@@ -143,10 +143,7 @@ def test_overwrite_by_filename_replaces_atomically(client: httpx.Client) -> None
     assert r.json()["bytes"] == len(good)
     body = wait_final(client, ds["id"])
     assert body["status"] == "READY"
-    assert body["files"] == [
-        {"filename": "a.jpg", "size_bytes": len(good)},
-        {"filename": "a.txt", "size_bytes": len(media.caption())},
-    ]
+    assert sizes(body) == {"a.jpg": len(good), "a.txt": len(media.caption())}
     assert body["file_count"] == 2 and body["total_bytes"] == len(good) + len(media.caption())
 
 
@@ -163,7 +160,7 @@ def test_failed_upload_keeps_previous_version(client: httpx.Client) -> None:
     assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_file_content"
     body = wait_final(client, ds["id"])
     assert body["status"] == "READY"
-    assert {"filename": "a.jpg", "size_bytes": len(good)} in body["files"]
+    assert sizes(body)["a.jpg"] == len(good)
 
 
 def test_list_filters_and_pagination(client: httpx.Client) -> None:

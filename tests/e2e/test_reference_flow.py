@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -94,10 +95,12 @@ def test_quickstart_with_curl(server: TrainsetServer, tmp_path: Path) -> None:
     final = wait_final(server.client(), ds)
     assert final["status"] == "READY", final
     assert "error" not in final
-    assert final["files"] == [
-        {"filename": n, "size_bytes": (tmp_path / n).stat().st_size}
-        for n in sorted(["dog_01.jpg", "dog_01.txt", "img_0001.jpg", "img_0001.txt"])
-    ]
+    names = sorted(["dog_01.jpg", "dog_01.txt", "img_0001.jpg", "img_0001.txt"])
+    assert [f["filename"] for f in final["files"]] == names
+    for f in final["files"]:
+        data = (tmp_path / f["filename"]).read_bytes()
+        assert f["size_bytes"] == len(data)
+        assert f.get("sha256") in (None, hashlib.sha256(data).hexdigest())  # an extra field
 
     listing = curl(
         "--request", "GET", "--url", f"{base}/prod/v1/trainers/datasets",

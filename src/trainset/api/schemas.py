@@ -58,6 +58,7 @@ class DatasetListOut(BaseModel):
 class FileOut(BaseModel):
     filename: str
     size_bytes: int
+    sha256: str | None = None
 
 
 class StatusOut(DatasetOut):
@@ -105,12 +106,13 @@ def dataset_dict(ds: Dataset) -> dict[str, Any]:
     }
 
 
-def status_dict(ds: Dataset, files: list[tuple[str, int]]) -> dict[str, Any]:
+def status_dict(ds: Dataset, files: list[tuple[str, int, str]]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": ds.id,
         "name": ds.name,
         "status": ds.status,
-        "files": [{"filename": f, "size_bytes": s} for f, s in files],
+        # sha256 is an extra field: it lets a client skip files already uploaded.
+        "files": [{"filename": f, "size_bytes": s, "sha256": h} for f, s, h in files],
         "created_at": wire(ds.created_at),
         "updated_at": wire(ds.updated_at),
     }

@@ -28,6 +28,7 @@ class Dataset:
 class FileEntry:
     filename: str
     size_bytes: int
+    sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,8 @@ class DatasetStatus:
         err = d.get("error") or {}
         return cls(
             d["id"], d["name"], d["status"], _ts(d["created_at"]), _ts(d["updated_at"]),
-            [FileEntry(f["filename"], f["size_bytes"]) for f in d.get("files", [])],
+            [FileEntry(f["filename"], f["size_bytes"], f.get("sha256"))
+             for f in d.get("files", [])],
             err.get("message"),
             [Problem(p.get("filename"), p["code"], p["message"]) for p in err.get("details") or []],
             [Problem(p.get("filename"), p["code"], p["message"]) for p in d.get("warnings") or []],

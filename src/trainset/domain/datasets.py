@@ -101,7 +101,7 @@ def fetch(conn: Connection, account: Account, dataset_id: str) -> Dataset:
 
 def _with_files(
     conn: Connection, token: str, dataset_id: str
-) -> tuple[Dataset, list[tuple[str, int]]]:
+) -> tuple[Dataset, list[tuple[str, int, str]]]:
     ds = fetch(conn, check_token(conn, token), dataset_id)
     if ds.status == UPLOADING:
         # A signed URL may have run out since the sweeper last looked: the caller
@@ -110,11 +110,11 @@ def _with_files(
         if due is not None:
             raise _ExpiryDue
     rows = conn.execute(
-        select(files.c.filename, files.c.size_bytes)
+        select(files.c.filename, files.c.size_bytes, files.c.sha256)
         .where(files.c.dataset_id == dataset_id)
         .order_by(files.c.filename)
     )
-    return ds, [(r.filename, r.size_bytes) for r in rows]
+    return ds, [(r.filename, r.size_bytes, r.sha256) for r in rows]
 
 
 class _ExpiryDue(Exception):
@@ -134,8 +134,8 @@ _DUE = (
 
 async def with_files(
     db: Database, token: str, dataset_id: str, expire: Callable[[str], Awaitable[object]]
-) -> tuple[Dataset, list[tuple[str, int]]]:
-    """The dataset and its completed files (name, size), from one consistent snapshot.
+) -> tuple[Dataset, list[tuple[str, int, str]]]:
+    """The dataset and its completed files (name, size, sha256), from one snapshot.
 
     Takes the bearer token: it is checked in the same read (one thread hand-off for a
     status poll, the call clients make most). `expire(dataset_id)` is awaited first
