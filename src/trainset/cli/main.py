@@ -164,7 +164,7 @@ def revoke_token(token: str) -> None:
     click.echo(f"revoked {n} token(s)")
 
 
-for _command in user.COMMANDS:
+for _command in user.commands():
     main.add_command(_command)
 
 

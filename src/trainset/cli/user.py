@@ -150,4 +150,7 @@ def rm(url: str | None, token: str | None, as_json: bool, dataset: str, yes: boo
     click.echo(json.dumps({"id": ds_id, "deleted": True}) if as_json else f"deleted {label}")
 
 
-COMMANDS = [ls, status, rm]
+def commands() -> list[click.Command]:
+    from trainset.cli.upload import upload
+
+    return [ls, status, rm, upload]

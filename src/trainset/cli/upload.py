@@ -1,0 +1,156 @@
+"""`trainset upload DIR`: check a folder locally, send only what the server lacks, wait.
+
+Every name, type and caption pairing is checked before a byte is sent (the same
+rules as the server's, from `trainset.domain`); files already present with the same
+size and sha256 are skipped, so a rerun after an interruption sends only the rest
+and an unchanged folder sends nothing. Small files go by direct upload, large ones
+by signed URL, several at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from trainset.cli.user import EXIT_FAILED, EXIT_USAGE, client_options, handles_errors, print_status
+from trainset.client import Client, models
+from trainset.config import DIRECT_UPLOAD_LIMIT
+from trainset.domain.names import check_filename
+from trainset.domain.rules import FileFacts, evaluate
+from trainset.errors import InvalidFilename, UnsupportedFileType
+
+BLOCKING = {"missing_caption", "ambiguous_caption", "no_media"}
+
+
+@dataclass(frozen=True, slots=True)
+class Local:
+    name: str
+    path: Path
+    size: int
+
+
+def scan(folder: Path) -> tuple[list[Local], list[str]]:
+    """The folder's files and every problem that would make the upload pointless."""
+    files: list[Local] = []
+    problems: list[str] = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.name.startswith("."):
+            continue  # .DS_Store and friends: never part of a dataset
+        if entry.is_dir():
+            problems.append(f"{entry.name}/: a dataset is one flat folder; move its files up")
+            continue
+        try:
+            name = check_filename(entry.name)
+        except (InvalidFilename, UnsupportedFileType) as e:
+            problems.append(e.message)
+            continue
+        files.append(Local(name, Path(entry.path), entry.stat().st_size))
+    verdict = evaluate([FileFacts(f.name, f.name, "ok") for f in files])
+    problems += [p["message"] for p in verdict.failures if p["code"] in BLOCKING]
+    return files, problems
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Progress:
+    """Files and bytes done: one updating line on a terminal, plain lines otherwise."""
+
+    def __init__(self, total_files: int, total_bytes: int):
+        self.tty = sys.stderr.isatty()
+        self.total_files, self.total_bytes = total_files, total_bytes
+        self.files = self.bytes = 0
+        self._lock = threading.Lock()
+
+    def done(self, f: Local) -> None:
+        with self._lock:
+            self.files += 1
+            self.bytes += f.size
+            if self.tty:
+                click.echo(
+                    f"\r  {self.files}/{self.total_files} files, "
+                    f"{self.bytes / 1e6:.1f}/{self.total_bytes / 1e6:.1f} MB",
+                    err=True, nl=self.files == self.total_files,
+                )  # fmt: skip
+            else:
+                click.echo(f"  uploaded {f.name} ({f.size} bytes)", err=True)
+
+
+def send(c: Client, ds_id: str, todo: list[Local], concurrency: int, progress: Progress) -> None:
+    big = [f for f in todo if f.size > DIRECT_UPLOAD_LIMIT]
+    urls: dict[str, models.SignedUpload] = {}
+    for i in range(0, len(big), 1000):
+        urls |= c.upload_urls(ds_id, {f.name: f.size for f in big[i : i + 1000]})
+
+    def one(f: Local) -> None:
+        if f.name in urls:
+            c.put_signed(urls[f.name], f.path)
+        else:
+            c.upload(ds_id, f.path, filename=f.name)
+        progress.done(f)
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        futures = [pool.submit(one, f) for f in todo]
+        finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for fut in futures:  # stop cleanly on the first hard error
+            fut.cancel()
+        for fut in finished:
+            fut.result()
+
+
+@click.command("upload")
+@client_options
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--name", help="Dataset name (default: the folder's name); created if missing.")
+@click.option("--wait/--no-wait", default=True, help="Wait for READY or FAILED (default).")
+@click.option("--concurrency", default=4, show_default=True, help="Files sent at once.")
+@handles_errors
+def upload(
+    url: str | None, token: str | None, as_json: bool, folder: Path, name: str | None,
+    wait: bool, concurrency: int,
+) -> None:  # fmt: skip
+    """Upload FOLDER (images, videos and their .txt captions) as a dataset.
+
+    Exits 0 when READY, 1 when FAILED (each failing file is printed with its reason),
+    2 when local checks refuse the folder (nothing is sent), 3 on server or network
+    errors."""
+    files, problems = scan(folder)
+    if problems:
+        click.echo(f"trainset: not uploading {folder}: {len(problems)} problem(s):", err=True)
+        for p in problems:
+            click.echo(f"  {p}", err=True)
+        sys.exit(EXIT_USAGE)
+    name = name or folder.resolve().name
+    with Client(url, token) as c:
+        ds = c.find_dataset(name) or c.create_dataset(name)
+        remote = {f.filename: (f.size_bytes, f.sha256) for f in c.status(ds.id).files}
+        with ThreadPoolExecutor(concurrency) as pool:
+            hashes = dict(zip(files, pool.map(lambda f: sha256_of(f.path), files), strict=True))
+        todo = [f for f in files if remote.get(f.name) != (f.size, hashes[f])]
+        skipped = len(files) - len(todo)
+        click.echo(f"{ds.name}: {len(todo)} to send, {skipped} already there (unchanged)", err=True)
+        started = time.monotonic()
+        if todo:
+            send(
+                c, ds.id, todo, max(1, concurrency), Progress(len(todo), sum(f.size for f in todo))
+            )
+            click.echo(f"  sent in {time.monotonic() - started:.1f} s", err=True)
+        if not wait:
+            return
+        st = c.wait(ds.id, poll=0.5)
+    print_status(st, as_json)
+    if st.status == "FAILED":
+        sys.exit(EXIT_FAILED)

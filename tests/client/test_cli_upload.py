@@ -1,0 +1,66 @@
+"""`trainset upload DIR` end to end: local refusal, upload to READY, resume, FAILED."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from tests import media
+from tests.client.test_cli_user import cli
+from tests.server import TrainsetServer
+from trainset.client import Client
+
+
+def folder_of_pairs(root: Path, n: int) -> Path:
+    d = root / f"set_{uuid.uuid4().hex[:8]}"
+    d.mkdir()
+    for i in range(n):
+        (d / f"img_{i:03}.jpg").write_bytes(media.jpeg(260 + i, 300))
+        (d / f"img_{i:03}.txt").write_bytes(media.caption(f"picture {i}"))
+    (d / ".DS_Store").write_bytes(b"\0\0")  # hidden files are never part of a dataset
+    return d
+
+
+def test_missing_caption_refused_before_any_byte(server: TrainsetServer, tmp_path: Path) -> None:
+    d = folder_of_pairs(tmp_path, 3)
+    (d / "img_001.txt").unlink()
+    (d / "notes.pdf").write_bytes(b"%PDF")
+    r = cli(server, "upload", str(d))
+    assert r.returncode == 2, r.stderr
+    assert "img_001.jpg has no caption file img_001.txt" in r.stderr
+    assert "notes.pdf" in r.stderr
+    assert Client(server.base_url, server.token).find_dataset(d.name) is None  # nothing sent
+
+
+def test_upload_resume_and_unchanged_rerun(server: TrainsetServer, tmp_path: Path) -> None:
+    d = folder_of_pairs(tmp_path, 50)
+    c = Client(server.base_url, server.token)
+    # An earlier, interrupted run got some files across.
+    ds = c.create_dataset(d.name)
+    for p in sorted(d.glob("img_00*"))[:8]:
+        c.upload(ds.id, p)
+    r = cli(server, "upload", str(d))
+    assert r.returncode == 0, r.stderr
+    assert "92 to send, 8 already there" in r.stderr
+    assert "READY" in r.stdout and "100 files" in r.stdout
+    assert "\r" not in r.stderr  # not a terminal: plain lines
+    before = c.status(ds.id)
+
+    again = cli(server, "upload", str(d))
+    assert again.returncode == 0, again.stderr
+    assert "0 to send, 100 already there" in again.stderr
+    after = c.status(ds.id)
+    assert after.updated_at == before.updated_at and after.status == "READY"
+
+    (d / "img_007.txt").write_bytes(media.caption("a better caption"))
+    changed = cli(server, "upload", str(d), "--json")
+    assert "1 to send, 99 already there" in changed.stderr
+    assert '"status": "READY"' in changed.stdout
+
+
+def test_failed_dataset_exits_1_with_reasons(server: TrainsetServer, tmp_path: Path) -> None:
+    d = folder_of_pairs(tmp_path, 2)
+    (d / "img_001.jpg").write_bytes(media.truncated_jpeg())
+    r = cli(server, "upload", str(d), "--name", f"bad_{uuid.uuid4().hex[:6]}")
+    assert r.returncode == 1, r.stderr
+    assert "FAILED" in r.stdout and "img_001.jpg" in r.stdout and "truncated" in r.stdout
