@@ -151,6 +151,7 @@ def rm(url: str | None, token: str | None, as_json: bool, dataset: str, yes: boo
 
 
 def commands() -> list[click.Command]:
+    from trainset.cli.pull import pull
     from trainset.cli.upload import upload
 
-    return [ls, status, rm, upload]
+    return [ls, status, rm, upload, pull]

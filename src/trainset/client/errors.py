@@ -20,6 +20,7 @@ Each also subclasses the builtin it most resembles, so callers can write
     ├── InvalidFileContent (ValueError)
     ├── RetryableError                rate_limited, overloaded, storage_unavailable (retried)
     ├── ServerError                   5xx without a known code
+    ├── IntegrityError                downloaded bytes do not match their sha256
     └── TransportError (ConnectionError)  the server could not be reached
 """
 
@@ -113,6 +114,10 @@ class RetryableError(TrainsetError):
 
 class ServerError(TrainsetError):
     pass
+
+
+class IntegrityError(TrainsetError):
+    """Downloaded bytes did not match the sha256 the server promised."""
 
 
 class TransportError(TrainsetError, ConnectionError):

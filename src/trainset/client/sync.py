@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Iterator
@@ -13,7 +14,13 @@ import httpx
 
 from trainset.client import _spec as spec
 from trainset.client import models
-from trainset.client.errors import RetryableError, TrainsetError, TransportError, from_response
+from trainset.client.errors import (
+    IntegrityError,
+    RetryableError,
+    TrainsetError,
+    TransportError,
+    from_response,
+)
 
 BACKOFF = 0.5
 
@@ -198,16 +205,33 @@ class Client:
 
     def download(self, dataset_id: str, filename: str, dest: str | Path) -> Path:
         """Stream a file to `dest` (written to a temp name, then renamed into place)."""
-        dest = Path(dest)
-        tmp = dest.with_name(f".{dest.name}.part")
-        with self._http.stream("GET", spec.file_path(dataset_id, filename)) as r:
-            if r.status_code >= 400:
-                r.read()
-                raise _error(r)
-            with open(tmp, "wb") as f:
-                for chunk in r.iter_bytes(1 << 20):
-                    f.write(chunk)
-        os.replace(tmp, dest)
+        return self._save(self._http, spec.file_path(dataset_id, filename), Path(dest), None)
+
+    def fetch(self, url: str, dest: str | Path, *, sha256: str | None = None) -> Path:
+        """Stream a signed download URL (a manifest's) to `dest`, checking its sha256."""
+        return self._save(self._bare, url, Path(dest), sha256)
+
+    def _save(self, http: httpx.Client, url: str, dest: Path, sha256: str | None) -> Path:
+        tmp = dest.with_name(f".{dest.name}.trainset-part")
+        h = hashlib.sha256()
+        try:
+            with http.stream("GET", url) as r:
+                if r.status_code >= 400:
+                    r.read()
+                    raise _error(r)
+                with open(tmp, "wb") as f:
+                    for chunk in r.iter_bytes(1 << 20):
+                        h.update(chunk)
+                        f.write(chunk)
+                    f.flush()
+                    os.fsync(f.fileno())
+            if sha256 is not None and h.hexdigest() != sha256:
+                raise IntegrityError(f"{dest.name} arrived with the wrong sha256; not kept.")
+            os.replace(tmp, dest)
+        except httpx.TransportError as e:
+            raise TransportError(f"download of {dest.name} failed: {e}") from e
+        finally:
+            tmp.unlink(missing_ok=True)
         return dest
 
     def delete_file(self, dataset_id: str, filename: str) -> None:
