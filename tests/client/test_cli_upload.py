@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+import zipfile
 from pathlib import Path
 
 from tests import media
@@ -64,3 +65,30 @@ def test_failed_dataset_exits_1_with_reasons(server: TrainsetServer, tmp_path: P
     r = cli(server, "upload", str(d), "--name", f"bad_{uuid.uuid4().hex[:6]}")
     assert r.returncode == 1, r.stderr
     assert "FAILED" in r.stdout and "img_001.jpg" in r.stdout and "truncated" in r.stdout
+
+
+def test_zip_source(server: TrainsetServer, tmp_path: Path) -> None:
+    d = folder_of_pairs(tmp_path, 5)
+    z = tmp_path / "my_dogs.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for p in sorted(d.iterdir()):
+            zf.write(p, f"my_dogs/{p.name}")  # one top folder, as zipping a folder makes
+        zf.writestr("__MACOSX/my_dogs/._img_000.jpg", b"resource fork")
+    name = f"zip_{uuid.uuid4().hex[:6]}"
+    r = cli(server, "upload", str(z), "--name", name)
+    assert r.returncode == 0, r.stderr
+    assert "10 to send" in r.stderr and "READY" in r.stdout
+    c = Client(server.base_url, server.token)
+    ds = c.find_dataset(name)
+    assert ds is not None
+    got = {f.filename: f.size_bytes for f in c.status(ds.id).files}
+    assert got == {p.name: p.stat().st_size for p in d.iterdir() if not p.name.startswith(".")}
+    assert "0 to send" in cli(server, "upload", str(z), "--name", name).stderr
+
+    nested = tmp_path / "nested.zip"
+    with zipfile.ZipFile(nested, "w") as zf:
+        zf.writestr("a/b/c.jpg", media.jpeg())
+        zf.writestr("a/c.txt", b"x")
+        zf.writestr("top.txt", b"y")
+    bad = cli(server, "upload", str(nested))
+    assert bad.returncode == 2 and "a/: a dataset is one flat folder" in bad.stderr

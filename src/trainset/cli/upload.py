@@ -9,11 +9,13 @@ by signed URL, several at a time.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import sys
 import threading
 import time
+import zipfile
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,8 @@ from pathlib import Path
 import click
 
 from trainset.cli.user import EXIT_FAILED, EXIT_USAGE, client_options, handles_errors, print_status
-from trainset.client import Client, models
+from trainset.client import Client, Source, Stream, models
+from trainset.client._spec import open_source
 from trainset.config import DIRECT_UPLOAD_LIMIT
 from trainset.domain.names import check_filename
 from trainset.domain.rules import FileFacts, evaluate
@@ -33,34 +36,64 @@ BLOCKING = {"missing_caption", "ambiguous_caption", "no_media"}
 @dataclass(frozen=True, slots=True)
 class Local:
     name: str
-    path: Path
+    source: Source  # a path, or a Stream over a zip member
     size: int
 
 
-def scan(folder: Path) -> tuple[list[Local], list[str]]:
-    """The folder's files and every problem that would make the upload pointless."""
+def _entries(source: Path) -> list[tuple[str, bool, Source, int]]:
+    """(name, is_folder, source, size) of a folder's entries or a zip's members.
+
+    A zip whose members all sit in one top folder is read as that folder."""
+    if source.is_dir():
+        return [
+            (e.name, e.is_dir(), Path(e.path), 0 if e.is_dir() else e.stat().st_size)
+            for e in os.scandir(source)
+        ]
+    zf = zipfile.ZipFile(source)  # kept open for the streams below, closed at exit
+    members = [i for i in zf.infolist() if not i.filename.startswith("__MACOSX/")]
+    tops = {i.filename.split("/", 1)[0] for i in members}
+    prefix = f"{tops.pop()}/" if len(tops) == 1 and all("/" in i.filename for i in members) else ""
+    out: list[tuple[str, bool, Source, int]] = []
+    seen_dirs: set[str] = set()
+    for info in members:
+        rel = info.filename[len(prefix) :]
+        if not rel:
+            continue
+        head, _, rest = rel.partition("/")
+        if rest or info.is_dir():
+            if head not in seen_dirs:
+                seen_dirs.add(head)
+                out.append((head, True, source, 0))
+            continue
+        out.append((rel, False, Stream(functools.partial(zf.open, info), info.file_size),
+                    info.file_size))  # fmt: skip
+    return out
+
+
+def scan(source: Path) -> tuple[list[Local], list[str]]:
+    """The files of a folder or zip, and every problem that would make the upload pointless."""
     files: list[Local] = []
     problems: list[str] = []
-    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
-        if entry.name.startswith("."):
+    for name, is_dir, src, size in sorted(_entries(source), key=lambda e: e[0]):
+        if name.startswith("."):
             continue  # .DS_Store and friends: never part of a dataset
-        if entry.is_dir():
-            problems.append(f"{entry.name}/: a dataset is one flat folder; move its files up")
+        if is_dir:
+            problems.append(f"{name}/: a dataset is one flat folder; move its files up")
             continue
         try:
-            name = check_filename(entry.name)
+            checked = check_filename(name)
         except (InvalidFilename, UnsupportedFileType) as e:
             problems.append(e.message)
             continue
-        files.append(Local(name, Path(entry.path), entry.stat().st_size))
+        files.append(Local(checked, src, size))
     verdict = evaluate([FileFacts(f.name, f.name, "ok") for f in files])
     problems += [p["message"] for p in verdict.failures if p["code"] in BLOCKING]
     return files, problems
 
 
-def sha256_of(path: Path) -> str:
+def sha256_of(source: Source) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_source(source) as f:
         while chunk := f.read(1 << 20):
             h.update(chunk)
     return h.hexdigest()
@@ -97,9 +130,9 @@ def send(c: Client, ds_id: str, todo: list[Local], concurrency: int, progress: P
 
     def one(f: Local) -> None:
         if f.name in urls:
-            c.put_signed(urls[f.name], f.path)
+            c.put_signed(urls[f.name], f.source)
         else:
-            c.upload(ds_id, f.path, filename=f.name)
+            c.upload(ds_id, f.source, filename=f.name)
         progress.done(f)
 
     with ThreadPoolExecutor(concurrency) as pool:
@@ -113,7 +146,7 @@ def send(c: Client, ds_id: str, todo: list[Local], concurrency: int, progress: P
 
 @click.command("upload")
 @client_options
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("folder", type=click.Path(exists=True, path_type=Path))
 @click.option("--name", help="Dataset name (default: the folder's name); created if missing.")
 @click.option("--wait/--no-wait", default=True, help="Wait for READY or FAILED (default).")
 @click.option("--concurrency", default=4, show_default=True, help="Files sent at once.")
@@ -122,23 +155,26 @@ def upload(
     url: str | None, token: str | None, as_json: bool, folder: Path, name: str | None,
     wait: bool, concurrency: int,
 ) -> None:  # fmt: skip
-    """Upload FOLDER (images, videos and their .txt captions) as a dataset.
+    """Upload FOLDER or a .zip (images, videos and their .txt captions) as a dataset.
 
     Exits 0 when READY, 1 when FAILED (each failing file is printed with its reason),
     2 when local checks refuse the folder (nothing is sent), 3 on server or network
     errors."""
+    if not folder.is_dir() and not zipfile.is_zipfile(folder):
+        click.echo(f"trainset: {folder} is neither a folder nor a zip file", err=True)
+        sys.exit(EXIT_USAGE)
     files, problems = scan(folder)
     if problems:
         click.echo(f"trainset: not uploading {folder}: {len(problems)} problem(s):", err=True)
         for p in problems:
             click.echo(f"  {p}", err=True)
         sys.exit(EXIT_USAGE)
-    name = name or folder.resolve().name
+    name = name or (folder.resolve().name if folder.is_dir() else folder.stem)
     with Client(url, token) as c:
         ds = c.find_dataset(name) or c.create_dataset(name)
         remote = {f.filename: (f.size_bytes, f.sha256) for f in c.status(ds.id).files}
         with ThreadPoolExecutor(concurrency) as pool:
-            hashes = dict(zip(files, pool.map(lambda f: sha256_of(f.path), files), strict=True))
+            hashes = dict(zip(files, pool.map(lambda f: sha256_of(f.source), files), strict=True))
         todo = [f for f in files if remote.get(f.name) != (f.size, hashes[f])]
         skipped = len(files) - len(todo)
         click.echo(f"{ds.name}: {len(todo)} to send, {skipped} already there (unchanged)", err=True)

@@ -9,7 +9,8 @@ with Client("http://127.0.0.1:8000", token) as c:
 """
 
 from trainset.client import errors, models
+from trainset.client._spec import Source, Stream
 from trainset.client.aio import AsyncClient
 from trainset.client.sync import Client
 
-__all__ = ["AsyncClient", "Client", "errors", "models"]
+__all__ = ["AsyncClient", "Client", "Source", "Stream", "errors", "models"]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import os
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
 from trainset.client import models
@@ -106,13 +107,37 @@ def multipart_frame(name: str, size: int) -> tuple[dict[str, str], bytes, bytes]
     return headers, head, tail
 
 
-def source_size(source: str | Path | bytes) -> int:
-    return len(source) if isinstance(source, bytes) else os.stat(source).st_size
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """Bytes that are neither a file on disk nor in memory (e.g. a zip member):
+    `open()` gives a fresh binary reader each time (a retry reads again)."""
+
+    open: Callable[[], IO[bytes]]
+    size: int
 
 
-def source_name(source: str | Path | bytes, filename: str | None) -> str:
+Source = str | Path | bytes | Stream
+
+
+def source_size(source: Source) -> int:
+    if isinstance(source, bytes):
+        return len(source)
+    if isinstance(source, Stream):
+        return source.size
+    return os.stat(source).st_size
+
+
+def open_source(source: Source) -> IO[bytes]:
+    if isinstance(source, bytes):
+        return io.BytesIO(source)
+    if isinstance(source, Stream):
+        return source.open()
+    return open(source, "rb")
+
+
+def source_name(source: Source, filename: str | None) -> str:
     if filename:
         return filename
-    if isinstance(source, bytes):
-        raise ValueError("pass filename= when uploading bytes")
+    if isinstance(source, bytes | Stream):
+        raise ValueError("pass filename= when uploading bytes or a stream")
     return Path(source).name

@@ -159,9 +159,10 @@ class Client:
     # --- files ----------------------------------------------------------------------
 
     def upload(
-        self, dataset_id: str, source: str | Path | bytes, filename: str | None = None
+        self, dataset_id: str, source: spec.Source, filename: str | None = None
     ) -> models.UploadedFile:
-        """Direct upload (up to 150,000,000 bytes), streamed from a path or given as bytes.
+        """Direct upload (up to 150,000,000 bytes), streamed from a path, a `Stream`
+        (e.g. a zip member) or given as bytes.
 
         Retried like an idempotent call: sending the same file again replaces it."""
         name = spec.source_name(source, filename)
@@ -172,12 +173,9 @@ class Client:
 
             def body() -> Iterator[bytes]:
                 yield head
-                if isinstance(source, bytes):
-                    yield source
-                else:
-                    with open(source, "rb") as f:
-                        while chunk := f.read(1 << 20):
-                            yield chunk
+                with spec.open_source(source) as f:
+                    while chunk := f.read(1 << 20):
+                        yield chunk
                 yield tail
 
             return self._http.post(path, content=body(), headers=headers)
@@ -189,17 +187,19 @@ class Client:
         result: dict[str, models.SignedUpload] = self._call(spec.upload_urls(dataset_id, sizes))
         return result
 
-    def put_signed(self, upload: models.SignedUpload, source: str | Path | bytes) -> str:
+    def put_signed(self, upload: models.SignedUpload, source: spec.Source) -> str:
         """PUT the bytes to a signed URL; returns the ETag."""
         headers = {**upload.headers, "Content-Length": str(spec.source_size(source))}
 
         def send() -> httpx.Response:
-            if isinstance(source, bytes):
-                return self._bare.request(upload.method, upload.upload_url, content=source,
-                                          headers=headers)  # fmt: skip
-            with open(source, "rb") as f:
-                return self._bare.request(upload.method, upload.upload_url, content=f,
-                                          headers=headers)  # fmt: skip
+            def body() -> Iterator[bytes]:
+                with spec.open_source(source) as f:
+                    while chunk := f.read(1 << 20):
+                        yield chunk
+
+            return self._bare.request(
+                upload.method, upload.upload_url, content=body(), headers=headers
+            )
 
         return str(self._send(send, True).headers.get("etag", ""))
 
