@@ -41,6 +41,7 @@ test: check  ## all checks, then the whole test suite
 bench: install  ## side-by-side benchmarks (a few minutes)
 	$(BIN)/python bench/bench_core.py
 	$(BIN)/python bench/bench_checks.py
+	$(BIN)/python bench/bench_cli.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
