@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 import uuid
 import zipfile
 from pathlib import Path
 
 from tests import media
-from tests.client.test_cli_user import cli
+from tests.client.test_cli_user import TRAINSET, cli
 from tests.server import TrainsetServer
 from trainset.client import Client
 
@@ -92,3 +96,30 @@ def test_zip_source(server: TrainsetServer, tmp_path: Path) -> None:
         zf.writestr("top.txt", b"y")
     bad = cli(server, "upload", str(nested))
     assert bad.returncode == 2 and "a/: a dataset is one flat folder" in bad.stderr
+
+
+def test_upload_killed_midway_resumes(server: TrainsetServer, tmp_path: Path) -> None:
+    d = folder_of_pairs(tmp_path, 60)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINSET_")}
+    env |= {"TRAINSET_URL": server.base_url, "TRAINSET_TOKEN": server.token}
+    proc = subprocess.Popen(
+        [TRAINSET, "upload", str(d), "--concurrency", "1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    c = Client(server.base_url, server.token)
+    deadline = time.monotonic() + 60
+    sent = 0
+    while sent < 15:
+        assert time.monotonic() < deadline and proc.poll() is None
+        ds = c.find_dataset(d.name)
+        sent = len(c.status(ds.id).files) if ds else 0
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert ds is not None
+    there = len(c.status(ds.id).files)
+    assert 15 <= there < 120
+    r = cli(server, "upload", str(d))
+    assert r.returncode == 0, r.stderr
+    assert f"{120 - there} to send, {there} already there" in r.stderr
+    assert len(c.status(ds.id).files) == 120
