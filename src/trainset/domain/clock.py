@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 
 def now() -> datetime:
     """Naive UTC with microseconds: what the database stores."""
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def expiry(ttl_seconds: int) -> datetime:
+    """`ttl_seconds` from now, rounded up to the second (wire expiries are whole
+    seconds): a URL is never valid for less than its lifetime."""
+    at = now()
+    if at.microsecond:
+        at = at.replace(microsecond=0) + timedelta(seconds=1)
+    return at + timedelta(seconds=ttl_seconds)
 
 
 def wire(ts: datetime) -> str:

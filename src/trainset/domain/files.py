@@ -11,7 +11,7 @@ from sqlalchemy import Connection, bindparam, delete, select, update
 from trainset.db.tables import datasets, files, jobs
 from trainset.domain import datasets as ds_service
 from trainset.domain.accounts import check_token
-from trainset.domain.clock import now, wire_expiry
+from trainset.domain.clock import expiry, now, wire_expiry
 from trainset.domain.lifecycle import READY, refresh
 from trainset.errors import DatasetNotReady, FileNotFound, UrlExpired
 from trainset.services import Services
@@ -80,11 +80,12 @@ async def remove(svc: Services, token: str, dataset_id: str, filename: str) -> F
 def download_ttl(svc: Services) -> int:
     """Download URLs never outlive the garbage grace period, so the blob a URL names is
     still there until the URL expires, even if the file is replaced or deleted."""
-    return max(1, min(svc.settings.signed_url_ttl_seconds, svc.settings.gc_grace_seconds))
+    # One second less than the grace: expiries are rounded up to the whole second.
+    return max(1, min(svc.settings.signed_url_ttl_seconds, svc.settings.gc_grace_seconds - 1))
 
 
 def download_expiry(svc: Services) -> datetime:
-    return now().replace(microsecond=0) + timedelta(seconds=download_ttl(svc))
+    return expiry(download_ttl(svc))
 
 
 def download_url(svc: Services, ref: FileRef, expires_at: datetime) -> str:

@@ -29,7 +29,7 @@ from sqlalchemy import (
 from trainset.db.tables import datasets, files, jobs, uploads
 from trainset.domain import datasets as ds_service
 from trainset.domain.accounts import Account, check_token
-from trainset.domain.clock import now, wire_expiry
+from trainset.domain.clock import expiry, now, wire_expiry
 from trainset.domain.filetypes import BY_EXT, extension
 from trainset.domain.lifecycle import PENDING, RECEIVING, mark_uploading, refresh
 from trainset.domain.names import check_filename
@@ -354,8 +354,8 @@ def _issue(
     sizes: dict[str, tuple[int, str]],
     svc: Services,
 ) -> dict[str, dict[str, Any]]:
-    at = now().replace(microsecond=0)
-    expires_at = at + timedelta(seconds=svc.settings.signed_url_ttl_seconds)
+    at = now()
+    expires_at = expiry(svc.settings.signed_url_ttl_seconds)
     expires_unix = int((expires_at - datetime(1970, 1, 1)).total_seconds())
     ds = ds_service.fetch(conn, account, dataset_id)
     names = list(sizes)
