@@ -39,7 +39,10 @@ def _unchanged(path: Path, f: models.ManifestFile) -> bool:
 @click.argument("dataset")
 @click.argument("dest", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--delete", is_flag=True, help="Remove local files no longer in the dataset.")
-@click.option("--concurrency", default=4, show_default=True, help="Files fetched at once.")
+@click.option(
+    "--concurrency", default=4, show_default=True, type=click.IntRange(1, 64),
+    help="Files fetched at once.",
+)  # fmt: skip
 @handles_errors
 def pull(
     url: str | None, token: str | None, as_json: bool, dataset: str, dest: Path,
@@ -63,7 +66,7 @@ def pull(
         click.echo(
             f"{m.name}: {len(todo)} to fetch, {len(m.files) - len(todo)} unchanged", err=True
         )
-        with ThreadPoolExecutor(max(1, concurrency)) as pool:
+        with ThreadPoolExecutor(concurrency) as pool:
             list(
                 pool.map(lambda f: c.fetch(f.download_url, target / f.filename, sha256=f.sha256),
                          todo)

@@ -149,7 +149,10 @@ def send(c: Client, ds_id: str, todo: list[Local], concurrency: int, progress: P
 @click.argument("folder", type=click.Path(exists=True, path_type=Path))
 @click.option("--name", help="Dataset name (default: the folder's name); created if missing.")
 @click.option("--wait/--no-wait", default=True, help="Wait for READY or FAILED (default).")
-@click.option("--concurrency", default=4, show_default=True, help="Files sent at once.")
+@click.option(
+    "--concurrency", default=4, show_default=True, type=click.IntRange(1, 64),
+    help="Files hashed and sent at once.",
+)  # fmt: skip
 @handles_errors
 def upload(
     url: str | None, token: str | None, as_json: bool, folder: Path, name: str | None,
@@ -180,13 +183,12 @@ def upload(
         click.echo(f"{ds.name}: {len(todo)} to send, {skipped} already there (unchanged)", err=True)
         started = time.monotonic()
         if todo:
-            send(
-                c, ds.id, todo, max(1, concurrency), Progress(len(todo), sum(f.size for f in todo))
-            )
+            send(c, ds.id, todo, concurrency, Progress(len(todo), sum(f.size for f in todo)))
             click.echo(f"  sent in {time.monotonic() - started:.1f} s", err=True)
         if not wait:
             return
-        st = c.wait(ds.id, poll=0.5)
+        # Checks of many large videos can take long; the user can always Ctrl-C.
+        st = c.wait(ds.id, timeout=24 * 3600, poll=0.5)
     print_status(st, as_json)
     if st.status == "FAILED":
         sys.exit(EXIT_FAILED)
