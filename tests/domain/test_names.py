@@ -62,12 +62,13 @@ def test_signer_round_trip_and_tamper() -> None:
     s = Signer(b"k" * 32)
     sig = s.sign("u1", 1000)
     assert s.verify("u1", "1000", sig) == 1000
-    for args in [("u2", "1000", sig), ("u1", "1001", sig), ("u1", "1000", sig[:-1] + "0")]:
-        if args[2] == sig and args[:2] == ("u1", "1000"):
-            continue
+    flipped = sig[:-1] + ("1" if sig[-1] == "0" else "0")
+    for args in [("u2", "1000", sig), ("u1", "1001", sig), ("u1", "1000", flipped)]:
         with pytest.raises(SignatureInvalid):
             s.verify(*args)
     with pytest.raises(SignatureInvalid):
         s.verify("u1", "-1", sig)
     with pytest.raises(SignatureInvalid):
         Signer(b"other-key-000000").verify("u1", "1000", sig)
+    with pytest.raises(SignatureInvalid):  # an upload signature is no download signature
+        s.verify("u1", "1000", sig, "download")

@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import quote
 
+import httpx
+
 from trainset.client import models
+from trainset.client.errors import RetryableError, TrainsetError, TransportError, from_response
 
 API = "/prod/v1/trainers"
 DATASETS = f"{API}/datasets"
@@ -28,6 +31,39 @@ class Spec:
     # Safe to send again after a connection error or a 429/503 answer.
     idempotent: bool = True
     headers: dict[str, str] = field(default_factory=dict)
+
+
+BACKOFF = 0.5
+
+
+def error_of(r: httpx.Response) -> TrainsetError:
+    try:
+        body: Any = r.json()
+    except ValueError:
+        body = None
+    return from_response(
+        r.status_code, body, r.headers.get("x-request-id"), r.headers.get("retry-after")
+    )
+
+
+def retry_delay(
+    attempt: int, last: bool, r: httpx.Response | None, exc: httpx.TransportError | None
+) -> float | None:
+    """The retry policy of both clients, for one attempt's outcome: None means `r` is
+    the answer; a number means wait that long and send again; else the error raises.
+    Connection errors and 429/503 are retried (idempotent calls only: `last` is then
+    set from the first try), with exponential backoff or the server's Retry-After."""
+    if exc is not None:
+        if last:
+            raise TransportError(f"could not reach trainset: {exc}") from exc
+        return float(BACKOFF * 2**attempt)
+    assert r is not None
+    if r.status_code < 400:
+        return None
+    err = error_of(r)
+    if isinstance(err, RetryableError) and not last:
+        return err.retry_after or float(BACKOFF * 2**attempt)
+    raise err
 
 
 def config(base_url: str | None, token: str | None) -> tuple[str, str]:

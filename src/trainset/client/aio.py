@@ -13,8 +13,6 @@ import httpx
 
 from trainset.client import _spec as spec
 from trainset.client import models
-from trainset.client.errors import RetryableError, TransportError
-from trainset.client.sync import BACKOFF, _error
 
 CHUNK = 1 << 20
 
@@ -82,21 +80,17 @@ class AsyncClient:
     ) -> httpx.Response:
         for attempt in range(self.retries + 1):
             last = attempt == self.retries or not idempotent
+            r, exc = None, None
             try:
                 r = await send()
             except httpx.TransportError as e:
-                if last:
-                    raise TransportError(f"could not reach trainset: {e}") from e
-                await asyncio.sleep(BACKOFF * 2**attempt)
-                continue
-            if r.status_code < 400:
+                exc = e
+            delay = spec.retry_delay(attempt, last, r, exc)
+            if delay is None:
+                assert r is not None
                 return r
-            err = _error(r)
-            if isinstance(err, RetryableError) and not last:
-                await asyncio.sleep(err.retry_after or BACKOFF * 2**attempt)
-                continue
-            raise err
-        raise AssertionError("unreachable")
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _call(self, s: spec.Spec) -> Any:
         r = await self._send(

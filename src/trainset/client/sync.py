@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -14,25 +14,7 @@ import httpx
 
 from trainset.client import _spec as spec
 from trainset.client import models
-from trainset.client.errors import (
-    IntegrityError,
-    RetryableError,
-    TrainsetError,
-    TransportError,
-    from_response,
-)
-
-BACKOFF = 0.5
-
-
-def _error(r: httpx.Response) -> TrainsetError:
-    try:
-        body: Any = r.json()
-    except ValueError:
-        body = None
-    return from_response(
-        r.status_code, body, r.headers.get("x-request-id"), r.headers.get("retry-after")
-    )
+from trainset.client.errors import IntegrityError, TransportError
 
 
 class Client:
@@ -74,24 +56,20 @@ class Client:
     ) -> None:
         self.close()
 
-    def _send(self, send: Any, idempotent: bool) -> httpx.Response:
+    def _send(self, send: Callable[[], httpx.Response], idempotent: bool) -> httpx.Response:
         for attempt in range(self.retries + 1):
             last = attempt == self.retries or not idempotent
+            r, exc = None, None
             try:
-                r: httpx.Response = send()
+                r = send()
             except httpx.TransportError as e:
-                if last:
-                    raise TransportError(f"could not reach trainset: {e}") from e
-                time.sleep(BACKOFF * 2**attempt)
-                continue
-            if r.status_code < 400:
+                exc = e
+            delay = spec.retry_delay(attempt, last, r, exc)
+            if delay is None:
+                assert r is not None
                 return r
-            err = _error(r)
-            if isinstance(err, RetryableError) and not last:
-                time.sleep(err.retry_after or BACKOFF * 2**attempt)
-                continue
-            raise err
-        raise AssertionError("unreachable")
+            time.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _call(self, s: spec.Spec) -> Any:
         r = self._send(
@@ -218,7 +196,7 @@ class Client:
             with http.stream("GET", url) as r:
                 if r.status_code >= 400:
                     r.read()
-                    raise _error(r)
+                    raise spec.error_of(r)
                 with open(tmp, "wb") as f:
                     for chunk in r.iter_bytes(1 << 20):
                         h.update(chunk)

@@ -17,7 +17,7 @@ from trainset.db.engine import Database
 from trainset.db.tables import datasets, files, garbage, jobs, uploads
 from trainset.domain.accounts import Account, check_token
 from trainset.domain.clock import now
-from trainset.domain.lifecycle import DRAFT, FAILED, READY, UPLOADING
+from trainset.domain.lifecycle import DRAFT, FAILED, READY, UPLOADING, due_urls
 from trainset.domain.names import check_dataset_name, generate_dataset_name
 from trainset.errors import DatasetNameTaken, DatasetNotFound, InvalidRequest
 
@@ -106,7 +106,7 @@ def _with_files(
     if ds.status == UPLOADING:
         # A signed URL may have run out since the sweeper last looked: the caller
         # expires it (a write) before answering, so a poll never sees stale UPLOADING.
-        due = conn.execute(_DUE, {"ds_id": ds.id, "at": now()}).first()
+        due = conn.execute(due_urls(ds.id, now()).limit(1)).first()
         if due is not None:
             raise _ExpiryDue
     rows = conn.execute(
@@ -119,17 +119,6 @@ def _with_files(
 
 class _ExpiryDue(Exception):
     pass
-
-
-_DUE = (
-    select(uploads.c.id)
-    .where(
-        uploads.c.dataset_id == bindparam("ds_id"),
-        uploads.c.state == "pending",
-        uploads.c.expires_at <= bindparam("at"),
-    )
-    .limit(1)
-)
 
 
 async def with_files(

@@ -31,7 +31,7 @@ from trainset.domain import datasets as ds_service
 from trainset.domain.accounts import Account, check_token
 from trainset.domain.clock import expiry, now, wire_expiry
 from trainset.domain.filetypes import BY_EXT, extension
-from trainset.domain.lifecycle import PENDING, RECEIVING, mark_uploading, refresh
+from trainset.domain.lifecycle import PENDING, RECEIVING, due_urls, mark_uploading, refresh
 from trainset.domain.names import check_filename
 from trainset.errors import (
     ContentTypeMismatch,
@@ -499,17 +499,9 @@ async def start_signed_put(
     )
 
 
-def _due(dataset_id: str | None, at: datetime) -> Any:
-    q = select(uploads.c.id, uploads.c.dataset_id, uploads.c.filename, uploads.c.created_at)
-    q = q.where(uploads.c.state == PENDING, uploads.c.expires_at <= at)
-    if dataset_id is not None:
-        q = q.where(uploads.c.dataset_id == dataset_id)
-    return q
-
-
 def _expire(conn: Connection, dataset_id: str | None) -> int:
     at = now()
-    due = conn.execute(_due(dataset_id, at)).all()
+    due = conn.execute(due_urls(dataset_id, at)).all()
     for u in due:
         arrived = conn.execute(
             select(files.c.id).where(
@@ -534,7 +526,7 @@ async def expire_due(svc: Services, dataset_id: str | None = None) -> int:
     """Signed URLs past expiry with no upload: `expired` (a failure) unless the file
     arrived by another route since the URL was issued (`lapsed`). Returns the count."""
     found = await svc.db.read(
-        lambda conn: conn.execute(_due(dataset_id, now()).limit(1)).first() is not None
+        lambda conn: conn.execute(due_urls(dataset_id, now()).limit(1)).first() is not None
     )
     if not found:
         return 0
