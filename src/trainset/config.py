@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     read_timeout_seconds: float = Field(60.0, gt=0)
     # Replaced and deleted blobs are kept this long (longer than any download URL).
     gc_grace_seconds: int = Field(3600, ge=0)
+    # A streaming upload's lease, renewed as its bytes arrive. If its process dies,
+    # another process's sweeper gives the upload up this long after the last renewal.
+    upload_lease_seconds: int = Field(120, ge=2, le=3600)
+    # A content check's job lease; its worker renews it while checking. A killed
+    # worker's jobs are taken over by another worker this long after its last renewal.
+    check_lease_seconds: int = Field(60, ge=2, le=3600)
     log_level: str = "info"
 
     @field_validator("database_url", "storage_url")

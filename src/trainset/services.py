@@ -31,9 +31,20 @@ def open_storage(settings: Settings) -> Storage:
         local = LocalStorage(Path(url[len("file://") :]))
         local.open()
         return local
-    raise ConfigError(
-        f"TRAINSET_STORAGE_URL={url!r}: only file:// storage is supported by this version"
-    )
+    if url.startswith("s3://"):
+        from trainset.storage.s3 import MAX_COPY, S3Storage, parse_url
+
+        try:
+            parse_url(url)
+        except ValueError as e:
+            raise ConfigError(f"TRAINSET_STORAGE_URL: {e}") from None
+        if settings.signed_upload_limit > MAX_COPY:
+            raise ConfigError(
+                f"TRAINSET_SIGNED_UPLOAD_LIMIT: at most {MAX_COPY} with S3 storage "
+                "(a presigned upload is sealed by one server-side copy)"
+            )
+        return S3Storage(url, endpoint_url=settings.s3_endpoint_url)
+    raise ConfigError(f"TRAINSET_STORAGE_URL={url!r}: use file://PATH or s3://BUCKET/PREFIX")
 
 
 def build(settings: Settings) -> Services:

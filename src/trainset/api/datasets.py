@@ -21,7 +21,7 @@ from trainset.api.schemas import (
     status_dict,
 )
 from trainset.domain import datasets as ds_service
-from trainset.domain.uploads import expire_due
+from trainset.domain.uploads import settle
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse},
@@ -69,7 +69,11 @@ async def list_datasets(
 async def dataset_status(svc: Svc, token: BearerToken, dataset_id: DatasetId) -> Response:
     """The dataset's status, its completed files, and `error` when FAILED."""
     ds, files = await ds_service.with_files(
-        svc.db, token, dataset_id, lambda ds_id: expire_due(svc, ds_id)
+        svc.db,
+        token,
+        dataset_id,
+        lambda ds_id: settle(svc, ds_id),
+        presigned=svc.storage.presigns_uploads,
     )
     return json_response(status_dict(ds, files))
 

@@ -83,8 +83,10 @@ async def download_file(
     """The file's bytes (Range supported)."""
     ref = await file_service.find(svc, token, dataset_id, filename)
     expires_at = file_service.download_expiry(svc)
-    url = svc.storage.presign_get(ref.blob_key, expires_at=expires_at, filename=ref.filename)
-    if url is not None:
+    url = svc.storage.presign_get(
+        ref.blob_key, expires_at=expires_at, filename=ref.filename, content_type=ref.content_type
+    )
+    if url is not None:  # an object store serves the bytes itself
         return Response(status_code=307, headers={"Location": url})
     return serve_blob(
         svc.storage, ref.blob_key, ref.size_bytes, ref.content_type, ref.sha256,

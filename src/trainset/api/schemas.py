@@ -106,7 +106,7 @@ def dataset_dict(ds: Dataset) -> dict[str, Any]:
     }
 
 
-def status_dict(ds: Dataset, files: list[tuple[str, int, str]]) -> dict[str, Any]:
+def status_dict(ds: Dataset, files: list[tuple[str, int, str | None]]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": ds.id,
         "name": ds.name,

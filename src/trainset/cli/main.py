@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -85,8 +86,12 @@ def worker(concurrency: int | None) -> None:
     _logging(settings.log_level)
 
     async def go() -> None:
+        from trainset.db.migrate import upgrade
+
         svc = build(settings)
-        w = CheckWorker(svc, concurrency or max(settings.workers, 1))
+        await upgrade(svc.db)  # idempotent and locked: safe beside starting API processes
+        # TRAINSET_WORKERS=0 (shared with API nodes) means "none in serve", not here.
+        w = CheckWorker(svc, concurrency or settings.workers or os.cpu_count() or 1)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, w.stop)

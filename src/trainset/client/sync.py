@@ -194,6 +194,9 @@ class Client:
         h = hashlib.sha256()
         try:
             with http.stream("GET", url) as r:
+                if r.is_redirect and http is self._http:
+                    # Object storage: a presigned GET, fetched without the bearer token.
+                    return self._save(self._bare, r.headers["location"], dest, sha256)
                 if r.status_code >= 400:
                     r.read()
                     raise spec.error_of(r)

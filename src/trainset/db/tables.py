@@ -78,8 +78,9 @@ files = Table(
     Column("dataset_id", String(36), ForeignKey("datasets.id"), nullable=False),
     Column("filename", String(1024), nullable=False),
     Column("size_bytes", BigInteger, nullable=False),
-    Column("sha256", String(64), nullable=False),
-    Column("blob_key", String(256), nullable=False),
+    # None until the content check has read a file that went straight to S3.
+    Column("sha256", String(64), nullable=True),
+    Column("blob_key", String(256), nullable=False, index=True),
     Column("content_type", String(64), nullable=False),
     Column("created_at", DateTime, nullable=False),
     # pending | ok | failed

@@ -17,7 +17,7 @@ from trainset.db.engine import Database
 from trainset.db.tables import datasets, files, garbage, jobs, uploads
 from trainset.domain.accounts import Account, check_token
 from trainset.domain.clock import now
-from trainset.domain.lifecycle import DRAFT, FAILED, READY, UPLOADING, due_urls
+from trainset.domain.lifecycle import DRAFT, FAILED, PENDING, READY, UPLOADING, due_urls
 from trainset.domain.names import check_dataset_name, generate_dataset_name
 from trainset.errors import DatasetNameTaken, DatasetNotFound, InvalidRequest
 
@@ -100,15 +100,27 @@ def fetch(conn: Connection, account: Account, dataset_id: str) -> Dataset:
 
 
 def _with_files(
-    conn: Connection, token: str, dataset_id: str
-) -> tuple[Dataset, list[tuple[str, int, str]]]:
+    conn: Connection, token: str, dataset_id: str, presigned: bool
+) -> tuple[Dataset, list[tuple[str, int, str | None]]]:
     ds = fetch(conn, check_token(conn, token), dataset_id)
     if ds.status == UPLOADING:
-        # A signed URL may have run out since the sweeper last looked: the caller
-        # expires it (a write) before answering, so a poll never sees stale UPLOADING.
-        due = conn.execute(due_urls(ds.id, now()).limit(1)).first()
+        # A signed URL may have run out since the sweeper last looked, or (object
+        # store) a presigned PUT may have arrived: the caller settles that (HEADs and
+        # writes) before answering, so a poll never sees a stale UPLOADING.
+        at = now()
+        due = conn.execute(due_urls(ds.id, at).limit(1)).first()
+        if due is None and presigned:
+            due = conn.execute(
+                select(uploads.c.id)
+                .where(
+                    uploads.c.dataset_id == ds.id,
+                    uploads.c.route == "signed",
+                    uploads.c.state == PENDING,
+                )
+                .limit(1)
+            ).first()
         if due is not None:
-            raise _ExpiryDue
+            raise _SettleDue
     rows = conn.execute(
         select(files.c.filename, files.c.size_bytes, files.c.sha256)
         .where(files.c.dataset_id == dataset_id)
@@ -117,23 +129,29 @@ def _with_files(
     return ds, [(r.filename, r.size_bytes, r.sha256) for r in rows]
 
 
-class _ExpiryDue(Exception):
+class _SettleDue(Exception):
     pass
 
 
 async def with_files(
-    db: Database, token: str, dataset_id: str, expire: Callable[[str], Awaitable[object]]
-) -> tuple[Dataset, list[tuple[str, int, str]]]:
+    db: Database,
+    token: str,
+    dataset_id: str,
+    settle: Callable[[str], Awaitable[object]],
+    *,
+    presigned: bool = False,
+) -> tuple[Dataset, list[tuple[str, int, str | None]]]:
     """The dataset and its completed files (name, size, sha256), from one snapshot.
 
     Takes the bearer token: it is checked in the same read (one thread hand-off for a
-    status poll, the call clients make most). `expire(dataset_id)` is awaited first
-    when a signed URL of an UPLOADING dataset has run out."""
+    status poll, the call clients make most). `settle(dataset_id)` is awaited first
+    when the UPLOADING dataset has a signed URL that ran out, or (`presigned`: the
+    store receives signed uploads) any presigned upload outstanding."""
     try:
-        return await db.read(_with_files, token, dataset_id)
-    except _ExpiryDue:
-        await expire(dataset_id)
-        return await db.read(_with_files, token, dataset_id)
+        return await db.read(_with_files, token, dataset_id, presigned)
+    except _SettleDue:
+        await settle(dataset_id)
+        return await db.read(_with_files, token, dataset_id, False)
 
 
 def _encode_cursor(ds: Dataset) -> str:
@@ -195,18 +213,24 @@ async def list_datasets(
 
 def _remove(conn: Connection, account: Account, dataset_id: str, grace_seconds: int) -> Dataset:
     ds = fetch(conn, account, dataset_id)
-    delete_after = now() + timedelta(seconds=grace_seconds)
+    at = now()
+    grace = timedelta(seconds=grace_seconds)
     keys = list(conn.execute(select(files.c.blob_key).where(files.c.dataset_id == ds.id)).scalars())
-    keys += [
-        k
-        for k in conn.execute(
-            select(uploads.c.blob_key).where(
-                uploads.c.dataset_id == ds.id, uploads.c.blob_key.is_not(None)
-            )
-        ).scalars()
-        if k is not None
-    ]
-    add_garbage(conn, keys, delete_after)
+    # Streaming attempts hold blob keys; signed URLs name upload objects, which a
+    # presigned PUT can still create until the URL expires: those go after that.
+    late: list[tuple[str, datetime]] = []
+    for u in conn.execute(
+        select(uploads.c.route, uploads.c.blob_key, uploads.c.expires_at).where(
+            uploads.c.dataset_id == ds.id, uploads.c.blob_key.is_not(None)
+        )
+    ):
+        if u.route == "signed":
+            late.append((f"u:{u.blob_key}", max(at, u.expires_at) + grace))
+        else:
+            keys.append(u.blob_key)
+    add_garbage(conn, keys, at + grace)
+    for key, after in late:
+        add_garbage(conn, [key], after)
     conn.execute(delete(jobs).where(jobs.c.dataset_id == ds.id))
     conn.execute(delete(files).where(files.c.dataset_id == ds.id))
     conn.execute(delete(uploads).where(uploads.c.dataset_id == ds.id))

@@ -89,7 +89,9 @@ def download_expiry(svc: Services) -> datetime:
 
 
 def download_url(svc: Services, ref: FileRef, expires_at: datetime) -> str:
-    url = svc.storage.presign_get(ref.blob_key, expires_at=expires_at, filename=ref.filename)
+    url = svc.storage.presign_get(
+        ref.blob_key, expires_at=expires_at, filename=ref.filename, content_type=ref.content_type
+    )
     if url is not None:
         return url
     expires = int((expires_at - _EPOCH).total_seconds())

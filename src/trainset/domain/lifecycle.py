@@ -113,7 +113,13 @@ _MARK_IF_NOT = _MARK.where(datasets.c.status != UPLOADING)
 
 def due_urls(dataset_id: str | None, at: datetime) -> Any:
     """Signed URLs still `pending` at `at` although their expiry has passed."""
-    q = select(uploads.c.id, uploads.c.dataset_id, uploads.c.filename, uploads.c.created_at)
+    q = select(
+        uploads.c.id,
+        uploads.c.dataset_id,
+        uploads.c.filename,
+        uploads.c.created_at,
+        uploads.c.blob_key,
+    )
     q = q.where(uploads.c.state == PENDING, uploads.c.expires_at <= at)
     return q if dataset_id is None else q.where(uploads.c.dataset_id == dataset_id)
 

@@ -17,11 +17,11 @@ from datetime import timedelta
 
 from sqlalchemy import Connection, delete, select, update
 
-from trainset.db.tables import garbage, uploads
+from trainset.db.tables import files, garbage, uploads
 from trainset.domain.clock import now
 from trainset.domain.datasets import add_garbage
 from trainset.domain.lifecycle import RECEIVING, refresh
-from trainset.domain.uploads import expire_due
+from trainset.domain.uploads import expire_due, settle
 from trainset.errors import TrainsetError
 from trainset.services import Services
 from trainset.worker import queue
@@ -33,7 +33,7 @@ TEMP_SWEEP_EVERY = 600.0
 TEMP_MAX_AGE = 3600.0
 
 
-def _abort_receiving_tx(conn: Connection, only_lapsed: bool, grace: timedelta) -> int:
+def _abort_receiving_tx(conn: Connection, only_lapsed: bool, grace: timedelta) -> list[str]:
     at = now()
     q = select(uploads.c.id, uploads.c.dataset_id, uploads.c.blob_key).where(
         uploads.c.state == RECEIVING
@@ -42,7 +42,7 @@ def _abort_receiving_tx(conn: Connection, only_lapsed: bool, grace: timedelta) -
         q = q.where(uploads.c.expires_at < at)
     dead = conn.execute(q).all()
     if not dead:
-        return 0
+        return []
     # The blob may have been renamed into place just before the crash: remove it later.
     add_garbage(conn, [d.blob_key for d in dead if d.blob_key], at + grace)
     ids = [d.id for d in dead]
@@ -52,7 +52,7 @@ def _abort_receiving_tx(conn: Connection, only_lapsed: bool, grace: timedelta) -
         )
     for ds_id in {d.dataset_id for d in dead}:
         refresh(conn, ds_id, at, touched=False)
-    return len(dead)
+    return [d.blob_key for d in dead if d.blob_key]
 
 
 def _any_lapsed(conn: Connection) -> bool:
@@ -65,7 +65,10 @@ async def _abort_receiving(svc: Services, *, only_lapsed: bool) -> int:
     if only_lapsed and not await svc.db.read(_any_lapsed):
         return 0
     grace = timedelta(seconds=svc.settings.gc_grace_seconds)
-    return await svc.db.write(_abort_receiving_tx, only_lapsed, grace)
+    keys: list[str] = await svc.db.write(_abort_receiving_tx, only_lapsed, grace)
+    for key in keys:  # the dead process's partial bytes (a temp file, a multipart upload)
+        await svc.storage.discard_partial(key)
+    return len(keys)
 
 
 async def recover(svc: Services) -> dict[str, int]:
@@ -86,17 +89,36 @@ async def recover(svc: Services) -> dict[str, int]:
     return {"aborted": aborted, "requeued": requeued, "temp": temp, "expired": expired}
 
 
+def _due_garbage(conn: Connection, batch: int) -> list[str]:
+    keys = list(
+        conn.execute(
+            select(garbage.c.blob_key).where(garbage.c.delete_after <= now()).limit(batch)
+        ).scalars()
+    )
+    if not keys:
+        return keys
+    # Belt and braces: a key some file still references is never removed. (Keys are
+    # never reused, so this finds nothing unless a bug scheduled a live blob.)
+    live = set(conn.execute(select(files.c.blob_key).where(files.c.blob_key.in_(keys))).scalars())
+    if live:
+        log.error("garbage names %d blobs still referenced; keeping them", len(live))
+        conn.execute(delete(garbage).where(garbage.c.blob_key.in_(live)))
+    return [k for k in keys if k not in live]
+
+
 async def collect_garbage(svc: Services, batch: int = 200) -> int:
     """Remove blobs whose grace period is over; the row goes only once the blob is gone."""
-    keys: list[str] = await svc.db.read(
-        lambda conn: list(
-            conn.execute(
-                select(garbage.c.blob_key).where(garbage.c.delete_after <= now()).limit(batch)
-            ).scalars()
-        )
-    )
-    for key in keys:
-        await svc.storage.delete(key)
+    keys: list[str] = await svc.db.read(_due_garbage, batch)
+    gate = asyncio.Semaphore(16)
+
+    async def remove(key: str) -> None:
+        async with gate:
+            if key.startswith("u:"):
+                await svc.storage.delete_upload(key[2:])
+            else:
+                await svc.storage.delete(key)
+
+    await asyncio.gather(*(remove(k) for k in keys))
     if keys:
         await svc.db.write(
             lambda conn: conn.execute(delete(garbage).where(garbage.c.blob_key.in_(keys)))
@@ -105,7 +127,7 @@ async def collect_garbage(svc: Services, batch: int = 200) -> int:
 
 
 async def sweep(svc: Services) -> None:
-    await expire_due(svc)
+    await settle(svc)
     await _abort_receiving(svc, only_lapsed=True)
     await collect_garbage(svc)
 

@@ -49,7 +49,7 @@ async def receive(
                     _check_head(ticket.filename, bytes(head))
                     sniffed = True
             await writer.write(chunk)
-            if time.monotonic() - renewed > uploads.RENEW_EVERY.total_seconds():
+            if time.monotonic() - renewed > ticket.lease_seconds / 4:
                 renewed = time.monotonic()
                 await uploads.renew(svc, ticket)
         if ticket.expected_size is not None and writer.size != ticket.expected_size:

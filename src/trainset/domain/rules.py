@@ -18,7 +18,7 @@ SMALL_IMAGE_PX = 256
 @dataclass(frozen=True, slots=True)
 class FileFacts:
     filename: str
-    sha256: str
+    sha256: str | None
     check_state: str  # pending | ok | failed
     check_code: str | None = None
     check_message: str | None = None
@@ -133,7 +133,7 @@ def evaluate(files: Iterable[FileFacts], expired_uploads: Iterable[str] = ()) ->
     for f in files:
         ft = file_type(f.filename)
         # Identical captions are normal ("a photo of sks dog"); identical media are not.
-        if ft is not None and ft.kind is not Kind.CAPTION:
+        if ft is not None and ft.kind is not Kind.CAPTION and f.sha256 is not None:
             by_hash[f.sha256].append(f.filename)
         by_fold[f.filename.casefold()].append(f.filename)
     for names in by_hash.values():

@@ -9,6 +9,8 @@ either a committed file or a row that recovery turns into garbage.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +28,7 @@ from sqlalchemy import (
     update,
 )
 
-from trainset.db.tables import datasets, files, jobs, uploads
+from trainset.db.tables import datasets, files, garbage, jobs, uploads
 from trainset.domain import datasets as ds_service
 from trainset.domain.accounts import Account, check_token
 from trainset.domain.clock import expiry, now, wire_expiry
@@ -41,6 +43,7 @@ from trainset.errors import (
     InvalidRequest,
     Overloaded,
     SizeMismatch,
+    StorageUnavailable,
     TooManyFiles,
     UnsupportedFileType,
     UrlExpired,
@@ -49,10 +52,11 @@ from trainset.errors import (
 from trainset.services import Services
 from trainset.storage.base import BlobInfo
 
-# How long a `receiving` row lives without renewal; a streaming upload renews it.
-LEASE = timedelta(seconds=120)
-RENEW_EVERY = timedelta(seconds=30)
+# How long a `receiving` row lives without renewal (TRAINSET_UPLOAD_LEASE_SECONDS); a
+# streaming upload renews it every quarter of that. When its process dies, the
+# sweeper of any other process aborts it once the lease ran out.
 MAX_URLS_PER_CALL = 1000
+log = logging.getLogger("trainset.uploads")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,7 @@ class Ticket:
     size_limit: int
     expected_size: int | None = None  # signed PUTs: the size bound into the URL
     signed_id: str | None = None  # signed PUTs: the URL's upload row
+    lease_seconds: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +82,7 @@ class StoredFile:
     dataset_name: str
     filename: str
     size_bytes: int
-    sha256: str
+    sha256: str | None
     created_at: datetime
 
 
@@ -149,7 +154,7 @@ def _insert_receiving(conn: Connection, t: Ticket, route: str, at: datetime) -> 
             "content_type": t.content_type,
             "blob_key": t.blob_key,
             "created_at": at,
-            "expires_at": at + LEASE,
+            "expires_at": at + timedelta(seconds=t.lease_seconds),
         },
     )
 
@@ -160,7 +165,7 @@ def _start_direct(
     dataset_id: str,
     raw_name: str,
     key: str,
-    limits: tuple[int, int],
+    limits: tuple[int, int, float],
 ) -> Ticket:
     at = now()
     ds = ds_service.fetch(conn, check_token(conn, token), dataset_id)
@@ -174,6 +179,7 @@ def _start_direct(
         blob_key=key,
         content_type=BY_EXT[extension(filename)].content_type,
         size_limit=limits[1],
+        lease_seconds=limits[2],
     )
     _insert_receiving(conn, ticket, "direct", at)
     mark_uploading(conn, ds.id, at, touched=False)
@@ -183,23 +189,27 @@ def _start_direct(
 async def start_direct(svc: Services, token: str, dataset_id: str, raw_name: str) -> Ticket:
     """Check the token and the name, then record the upload as streaming (the dataset is
     UPLOADING), all in one transaction."""
-    limits = (svc.settings.max_files_per_dataset, svc.settings.direct_upload_limit)
+    limits = (
+        svc.settings.max_files_per_dataset,
+        svc.settings.direct_upload_limit,
+        float(svc.settings.upload_lease_seconds),
+    )
     return await svc.db.write(
         _start_direct, token, dataset_id, raw_name, svc.storage.new_key(), limits
     )
 
 
-def _renew(conn: Connection, upload_id: str) -> None:
+def _renew(conn: Connection, upload_id: str, lease: timedelta) -> None:
     conn.execute(
         update(uploads)
         .where(uploads.c.id == upload_id, uploads.c.state == RECEIVING)
-        .values(expires_at=now() + LEASE)
+        .values(expires_at=now() + lease)
     )
 
 
 async def renew(svc: Services, ticket: Ticket) -> None:
     """Extend a streaming upload's lease so the sweeper leaves it alone."""
-    await svc.db.write(_renew, ticket.id)
+    await svc.db.write(_renew, ticket.id, timedelta(seconds=ticket.lease_seconds))
 
 
 def _abort(conn: Connection, ticket: Ticket, garbage_key: str | None, grace: timedelta) -> None:
@@ -227,21 +237,19 @@ def _close_attempt(conn: Connection, upload_id: str, state: str, at: datetime) -
     return bool(result.rowcount)
 
 
-def _finish(conn: Connection, ticket: Ticket, blob: BlobInfo, grace: timedelta) -> StoredFile:
-    at = now()
-    ds_id, filename = ticket.dataset_id, ticket.filename
-    # Raising here rolls this transaction back; the caller's abort() then records the
-    # committed blob as garbage in a transaction of its own.
-    if conn.execute(_DATASET_ALIVE, {"ds_id": ds_id}).first() is None:
-        raise DatasetNotFound("The dataset was deleted while the file was uploading.")
-    if ticket.signed_id is not None:
-        state = conn.execute(_UPLOAD_STATE, {"upload_id": ticket.signed_id}).scalar()
-        if state not in (PENDING, "done", "expired", "lapsed"):
-            raise UrlSuperseded(f"A newer upload URL was issued for {filename}; use that one.")
-    if not _close_attempt(conn, ticket.id, "done", at):
-        # The sweeper gave this attempt up (its lease ran out) and scheduled its blob
-        # for removal: recording the file now would reference a doomed blob.
-        raise Overloaded("The upload stalled too long and was dropped; send it again.")
+def _record_file(
+    conn: Connection,
+    ds_id: str,
+    dataset_name: str,
+    filename: str,
+    content_type: str,
+    blob: BlobInfo,
+    upload_id: str,
+    at: datetime,
+    grace: timedelta,
+) -> StoredFile:
+    """Make `blob` the current version of `filename`: retire the old version's blob,
+    queue the check, clear an earlier expiry failure, update counts and status."""
     old = conn.execute(_CURRENT_FILE, {"ds_id": ds_id, "filename": filename}).first()
     count_delta, bytes_delta = 1, blob.size
     if old is not None:
@@ -259,10 +267,10 @@ def _finish(conn: Connection, ticket: Ticket, blob: BlobInfo, grace: timedelta) 
             "size_bytes": blob.size,
             "sha256": blob.sha256,
             "blob_key": blob.key,
-            "content_type": ticket.content_type,
+            "content_type": content_type,
             "created_at": at,
             "check_state": "pending",
-            "upload_id": ticket.signed_id or ticket.id,
+            "upload_id": upload_id,
         },
     )
     conn.execute(
@@ -277,14 +285,36 @@ def _finish(conn: Connection, ticket: Ticket, blob: BlobInfo, grace: timedelta) 
             "created_at": at,
         },
     )
-    if ticket.signed_id is not None:
-        conn.execute(_SIGNED_DONE, {"upload_id": ticket.signed_id})
     # The file arrived: an earlier expired URL for this name no longer fails the dataset.
     conn.execute(_CLEAR_EXPIRED, {"ds_id": ds_id, "b_filename": filename})
     conn.execute(_COUNTS, {"ds_id": ds_id, "n": count_delta, "b": bytes_delta})
     # The new version waits for its check, so the dataset is UPLOADING.
     mark_uploading(conn, ds_id, at, touched=True)
-    return StoredFile(file_id, ds_id, ticket.dataset_name, filename, blob.size, blob.sha256, at)
+    return StoredFile(file_id, ds_id, dataset_name, filename, blob.size, blob.sha256, at)
+
+
+def _finish(conn: Connection, ticket: Ticket, blob: BlobInfo, grace: timedelta) -> StoredFile:
+    at = now()
+    ds_id, filename = ticket.dataset_id, ticket.filename
+    # Raising here rolls this transaction back; the caller's abort() then records the
+    # committed blob as garbage in a transaction of its own.
+    if conn.execute(_DATASET_ALIVE, {"ds_id": ds_id}).first() is None:
+        raise DatasetNotFound("The dataset was deleted while the file was uploading.")
+    if ticket.signed_id is not None:
+        state = conn.execute(_UPLOAD_STATE, {"upload_id": ticket.signed_id}).scalar()
+        if state not in (PENDING, "done", "expired", "lapsed"):
+            raise UrlSuperseded(f"A newer upload URL was issued for {filename}; use that one.")
+    if not _close_attempt(conn, ticket.id, "done", at):
+        # The sweeper gave this attempt up (its lease ran out) and scheduled its blob
+        # for removal: recording the file now would reference a doomed blob.
+        raise Overloaded("The upload stalled too long and was dropped; send it again.")
+    stored = _record_file(
+        conn, ds_id, ticket.dataset_name, filename, ticket.content_type, blob,
+        ticket.signed_id or ticket.id, at, grace,
+    )  # fmt: skip
+    if ticket.signed_id is not None:
+        conn.execute(_SIGNED_DONE, {"upload_id": ticket.signed_id})
+    return stored
 
 
 async def finish(svc: Services, ticket: Ticket, blob: BlobInfo) -> StoredFile:
@@ -362,8 +392,20 @@ def _issue(
     _check_room(conn, ds, names, svc.settings.max_files_per_dataset)
     # Requesting a URL again for a filename supersedes the earlier one, and a new
     # URL lifts a past upload_expired failure for that name.
+    grace = timedelta(seconds=svc.settings.gc_grace_seconds)
     for i in range(0, len(names), 500):
         part = names[i : i + 500]
+        # A superseded URL still works at an object store until it expires: what it
+        # may still upload is removed after that.
+        for key, until in conn.execute(
+            select(uploads.c.blob_key, uploads.c.expires_at).where(
+                uploads.c.dataset_id == ds.id,
+                uploads.c.filename.in_(part),
+                uploads.c.route == "signed",
+                uploads.c.state == PENDING,
+            )
+        ):
+            ds_service.add_garbage(conn, [upload_garbage(key)], max(at, until) + grace)
         conn.execute(
             update(uploads)
             .where(
@@ -436,6 +478,7 @@ def _start_signed(
     content_type: str | None,
     content_length: int | None,
     key: str,
+    lease_seconds: float,
 ) -> Ticket:
     row = conn.execute(
         select(uploads, datasets.c.name.label("dataset_name"))
@@ -477,6 +520,7 @@ def _start_signed(
         size_limit=row.size_bytes,
         expected_size=row.size_bytes,
         signed_id=row.id,
+        lease_seconds=lease_seconds,
     )
     _insert_receiving(conn, ticket, "put", now())
     return ticket
@@ -495,11 +539,16 @@ async def start_signed_put(
     if datetime(1970, 1, 1) + timedelta(seconds=expires_unix) <= now():
         raise UrlExpired("This upload URL has expired; request a new one (get-upload-endpoint).")
     return await svc.db.write(
-        _start_signed, upload_id, content_type, content_length, svc.storage.new_key()
+        _start_signed,
+        upload_id,
+        content_type,
+        content_length,
+        svc.storage.new_key(),
+        float(svc.settings.upload_lease_seconds),
     )
 
 
-def _expire(conn: Connection, dataset_id: str | None) -> int:
+def _expire(conn: Connection, dataset_id: str | None, grace: timedelta) -> int:
     at = now()
     due = conn.execute(due_urls(dataset_id, at)).all()
     for u in due:
@@ -517,6 +566,9 @@ def _expire(conn: Connection, dataset_id: str | None) -> int:
             .where(uploads.c.id == u.id)
             .values(state="lapsed" if arrived else "expired")
         )
+        # Nothing usable arrived through this URL; anything a PUT still in progress
+        # at the expiry leaves behind is removed after the grace period.
+        ds_service.add_garbage(conn, [upload_garbage(u.blob_key)], at + grace)
     for ds_id in {u.dataset_id for u in due}:
         refresh(conn, ds_id, at)
     return len(due)
@@ -530,4 +582,131 @@ async def expire_due(svc: Services, dataset_id: str | None = None) -> int:
     )
     if not found:
         return 0
-    return await svc.db.write(_expire, dataset_id)
+    grace = timedelta(seconds=svc.settings.gc_grace_seconds)
+    return await svc.db.write(_expire, dataset_id, grace)
+
+
+# --- presigned uploads straight to an object store (S3) ------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """A presigned upload that may have reached the object store."""
+
+    id: str
+    dataset_id: str
+    dataset_name: str
+    filename: str
+    size_bytes: int
+    content_type: str
+    upload_key: str
+    expires_at: datetime
+
+
+def upload_garbage(key: str) -> str:
+    """The garbage entry for a presigned PUT's object (not a blob: `delete_upload`)."""
+    return f"u:{key}"
+
+
+_PENDING_SIGNED = (
+    select(
+        uploads.c.id,
+        uploads.c.dataset_id,
+        datasets.c.name,
+        uploads.c.filename,
+        uploads.c.size_bytes,
+        uploads.c.content_type,
+        uploads.c.blob_key,
+        uploads.c.expires_at,
+    )
+    .join(datasets, datasets.c.id == uploads.c.dataset_id)
+    .where(uploads.c.route == "signed", uploads.c.state == PENDING)
+)
+
+
+def pending_signed(dataset_id: str | None) -> Any:
+    q = _PENDING_SIGNED
+    if dataset_id is not None:
+        q = q.where(uploads.c.dataset_id == dataset_id)
+    return q
+
+
+def _record_arrival(
+    conn: Connection, u: Arrival, blob: BlobInfo, grace: timedelta
+) -> StoredFile | None:
+    at = now()
+    claimed = conn.execute(_SIGNED_DONE, {"upload_id": u.id}).rowcount
+    if not claimed:
+        # Superseded, its dataset deleted, or another process recorded it first: the
+        # copy stays scheduled as garbage.
+        return None
+    conn.execute(delete(garbage).where(garbage.c.blob_key == blob.key))
+    # The upload object goes once its URL can no longer be used to write it again.
+    ds_service.add_garbage(conn, [upload_garbage(u.upload_key)], max(at, u.expires_at) + grace)
+    return _record_file(
+        conn, u.dataset_id, u.dataset_name, u.filename, u.content_type, blob, u.id, at, grace
+    )
+
+
+async def _complete_arrival(svc: Services, u: Arrival) -> bool:
+    grace = timedelta(seconds=svc.settings.gc_grace_seconds)
+    key = svc.storage.new_key()
+    # Intent first: should this process die after the copy, the copy is garbage.
+    await svc.db.write(ds_service.add_garbage, [key], now() + grace)
+    blob = await svc.storage.seal(u.upload_key, u.size_bytes, key)
+    if blob is None:
+        return False
+    stored = await svc.db.write(_record_arrival, u, blob, grace)
+    if stored is None:
+        return False
+    svc.jobs_queued.set()
+    return True
+
+
+PROBES_IN_FLIGHT = 16
+
+
+async def reconcile(svc: Services, dataset_id: str | None = None, limit: int = 500) -> int:
+    """Presigned PUTs that reached the object store with their signed size become files.
+
+    Called on status polls (one dataset) and by the sweeper (all). A HEAD per pending
+    upload; an arrival is copied to an immutable blob key and recorded. Returns how
+    many were recorded. A no-op for storage that receives signed uploads itself."""
+    if not svc.storage.presigns_uploads:
+        return 0
+    rows = await svc.db.read(
+        lambda conn: conn.execute(
+            pending_signed(dataset_id).order_by(uploads.c.created_at).limit(limit)
+        ).all()
+    )
+    if not rows:
+        return 0
+    gate = asyncio.Semaphore(PROBES_IN_FLIGHT)
+
+    async def probe(upload_key: str) -> int | None:
+        async with gate:
+            return await svc.storage.upload_size(upload_key)
+
+    sizes = await asyncio.gather(*(probe(r.blob_key) for r in rows))
+    done = 0
+    for r, size in zip(rows, sizes, strict=True):
+        # The store enforces the signed Content-Length, so another size never arrives;
+        # if a store did not, the object is ignored and the URL runs out as usual.
+        if size is None or size != r.size_bytes:
+            continue
+        if await _complete_arrival(svc, Arrival(*r)):
+            done += 1
+    return done
+
+
+async def settle(svc: Services, dataset_id: str | None = None) -> None:
+    """Bring in presigned uploads that arrived, then expire URLs that ran out unused.
+
+    While the object store cannot be asked, nothing is expired (an upload may have
+    arrived) and the status is answered as stored."""
+    try:
+        await reconcile(svc, dataset_id)
+    except StorageUnavailable:
+        log.warning("object store unavailable: presigned uploads not reconciled this time")
+        return
+    await expire_due(svc, dataset_id)

@@ -1,4 +1,4 @@
-"""The storage interface. Backends: `local.LocalStorage` (a directory) and, later, S3.
+"""The storage interface. Backends: `local.LocalStorage` (a directory) and `s3.S3Storage`.
 
 Blobs are immutable and live under keys the server generates (`new_key()`); a
 user-supplied name never becomes part of a key or a path. Writers stream: bytes are
@@ -19,7 +19,8 @@ from typing import Protocol
 class BlobInfo:
     key: str
     size: int
-    sha256: str
+    # None only for a sealed presigned upload: its content check computes it.
+    sha256: str | None
 
 
 class BlobWriter(Protocol):
@@ -41,6 +42,9 @@ class BlobWriter(Protocol):
 
 class Storage(Protocol):
     """Where file bytes live."""
+
+    # True when signed-URL uploads go straight to the store (S3), not through trainset.
+    presigns_uploads: bool
 
     def new_key(self) -> str:
         """A fresh, unguessable, never-reused key."""
@@ -70,12 +74,31 @@ class Storage(Protocol):
         """A URL the client PUTs to directly, or None when trainset must receive the bytes."""
         ...
 
-    def presign_get(self, key: str, *, expires_at: datetime, filename: str) -> str | None:
+    def presign_get(
+        self, key: str, *, expires_at: datetime, filename: str, content_type: str | None = None
+    ) -> str | None:
         """A URL to GET the blob directly, or None when trainset serves the bytes."""
+        ...
+
+    async def upload_size(self, key: str) -> int | None:
+        """Size of the object a presigned PUT stored for upload `key`; None if absent."""
+        ...
+
+    async def seal(self, upload_key: str, size: int, blob_key: str) -> BlobInfo | None:
+        """Make a presigned upload of exactly `size` bytes the immutable blob `blob_key`;
+        None when it has not (or not correctly) arrived."""
+        ...
+
+    async def delete_upload(self, key: str) -> None:
+        """Remove what a presigned PUT stored for upload `key` (missing is fine)."""
         ...
 
     async def ping(self) -> None:
         """Raise StorageUnavailable when the store cannot be used."""
+        ...
+
+    async def discard_partial(self, key: str) -> None:
+        """Remove the partial write of `key` left by a process that died mid-upload."""
         ...
 
     async def sweep_temporary(self, older_than_seconds: float) -> int:

@@ -147,6 +147,8 @@ class LocalBlobWriter:
 class LocalStorage:
     """Blobs in a local directory (`file://` storage URL)."""
 
+    presigns_uploads = False
+
     def __init__(self, root: Path):
         self.root = root.resolve()
         self.tmp = self.root / ".tmp"
@@ -214,8 +216,19 @@ class LocalStorage:
     ) -> str | None:
         return None  # trainset receives the bytes itself (a locally signed URL)
 
-    def presign_get(self, key: str, *, expires_at: datetime, filename: str) -> str | None:
+    def presign_get(
+        self, key: str, *, expires_at: datetime, filename: str, content_type: str | None = None
+    ) -> str | None:
         return None  # trainset serves the bytes itself (a locally signed URL)
+
+    async def upload_size(self, key: str) -> int | None:
+        return None  # signed uploads arrive through trainset, never at the store
+
+    async def seal(self, upload_key: str, size: int, blob_key: str) -> BlobInfo | None:
+        return None
+
+    async def delete_upload(self, key: str) -> None:
+        return None
 
     async def ping(self) -> None:
         def _probe() -> None:
@@ -228,6 +241,16 @@ class LocalStorage:
             await asyncio.to_thread(_probe)
         except OSError as e:
             raise _translate(e) from e
+
+    async def discard_partial(self, key: str) -> None:
+        if not _KEY.match(key):
+            raise ValueError("malformed blob key")
+
+        def _discard() -> None:
+            for p in self.tmp.glob(f"{key}.*.part"):
+                p.unlink(missing_ok=True)
+
+        await asyncio.to_thread(_discard)
 
     async def sweep_temporary(self, older_than_seconds: float) -> int:
         def _sweep() -> int:

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Connection, bindparam, delete, or_, select, update
+from sqlalchemy import JSON, Connection, bindparam, delete, func, or_, select, update
 
 from trainset.db.engine import Database
 from trainset.db.tables import files, jobs
 from trainset.domain.clock import now
 from trainset.domain.lifecycle import refresh
 
-LEASE = timedelta(seconds=300)
+LEASE = timedelta(seconds=60)
 MAX_ATTEMPTS = 3
 
 
@@ -30,9 +30,10 @@ class Job:
     attempts: int
     filename: str
     blob_key: str
+    sha256: str | None  # None: the file went straight to S3; the check computes it
 
 
-def _claim(conn: Connection, n: int, lock_rows: bool) -> list[Job]:
+def _claim(conn: Connection, n: int, lock_rows: bool, lease: timedelta) -> list[Job]:
     at = now()
     claimable = or_(jobs.c.state == "queued", jobs.c.lease_until < at)
     q = select(jobs.c.id).where(claimable).order_by(jobs.c.created_at).limit(n)
@@ -44,7 +45,7 @@ def _claim(conn: Connection, n: int, lock_rows: bool) -> list[Job]:
     conn.execute(
         update(jobs)
         .where(jobs.c.id.in_(ids))
-        .values(state="running", lease_until=at + LEASE, attempts=jobs.c.attempts + 1)
+        .values(state="running", lease_until=at + lease, attempts=jobs.c.attempts + 1)
     )
     rows = conn.execute(
         select(
@@ -54,6 +55,7 @@ def _claim(conn: Connection, n: int, lock_rows: bool) -> list[Job]:
             jobs.c.attempts,
             files.c.filename,
             files.c.blob_key,
+            files.c.sha256,
         )
         .join(files, files.c.id == jobs.c.file_id, isouter=True)
         .where(jobs.c.id.in_(ids))
@@ -64,14 +66,33 @@ def _claim(conn: Connection, n: int, lock_rows: bool) -> list[Job]:
         if r.filename is None:
             orphans.append(r.id)  # the file was replaced or deleted meanwhile
         else:
-            out.append(Job(r.id, r.file_id, r.dataset_id, r.attempts, r.filename, r.blob_key))
+            out.append(
+                Job(r.id, r.file_id, r.dataset_id, r.attempts, r.filename, r.blob_key, r.sha256)
+            )
     if orphans:
         conn.execute(delete(jobs).where(jobs.c.id.in_(orphans)))
     return out
 
 
-async def claim(db: Database, n: int) -> list[Job]:
-    return await db.write(_claim, n, not db.is_sqlite)
+async def claim(db: Database, n: int, lease: timedelta = LEASE) -> list[Job]:
+    """Up to `n` jobs, each leased to the caller for `lease` (renew with `extend`)."""
+    return await db.write(_claim, n, not db.is_sqlite, lease)
+
+
+def _extend(conn: Connection, ids: list[str], lease: timedelta) -> None:
+    until = now() + lease
+    for i in range(0, len(ids), 500):
+        conn.execute(
+            update(jobs)
+            .where(jobs.c.id.in_(ids[i : i + 500]), jobs.c.state == "running")
+            .values(lease_until=until)
+        )
+
+
+async def extend(db: Database, ids: list[str], lease: timedelta) -> None:
+    """Renew the leases of jobs still being checked, so no other worker takes them."""
+    if ids:
+        await db.write(_extend, ids, lease)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +102,7 @@ class Outcome:
     code: str | None
     message: str | None
     meta: dict[str, Any]
+    sha256: str | None = None  # computed by the check when the job had none
 
 
 _DELETE_JOB = delete(jobs).where(jobs.c.id == bindparam("job_id"))
@@ -92,6 +114,7 @@ _STORE_RESULT = (
         check_code=bindparam("code"),
         check_message=bindparam("message"),
         check_meta=bindparam("meta", type_=JSON),
+        sha256=func.coalesce(files.c.sha256, bindparam("sha")),
     )
 )
 
@@ -109,6 +132,7 @@ def _complete(conn: Connection, outcomes: list[Outcome]) -> None:
                 "code": o.code,
                 "message": o.message,
                 "meta": o.meta,
+                "sha": o.sha256,
             }
             for o in outcomes
         ],
@@ -123,13 +147,18 @@ async def complete(db: Database, outcomes: list[Outcome]) -> None:
     await db.write(_complete, outcomes)
 
 
-def _release(conn: Connection, job_id: str) -> None:
-    conn.execute(update(jobs).where(jobs.c.id == job_id).values(state="queued", lease_until=None))
+def _release(conn: Connection, job_id: str, refund: bool) -> None:
+    values: dict[str, Any] = {"state": "queued", "lease_until": None}
+    if refund:
+        values["attempts"] = jobs.c.attempts - 1
+    conn.execute(update(jobs).where(jobs.c.id == job_id).values(**values))
 
 
-async def release(db: Database, job: Job) -> None:
-    """Put a job back for another try (its check could not run, e.g. storage was down)."""
-    await db.write(_release, job.id)
+async def release(db: Database, job: Job, *, count_attempt: bool = True) -> None:
+    """Put a job back for another try. `count_attempt=False` when the check could not
+    run for reasons outside the file (storage down): that try does not count against
+    the file's MAX_ATTEMPTS."""
+    await db.write(_release, job.id, not count_attempt)
 
 
 def _requeue(conn: Connection) -> int:

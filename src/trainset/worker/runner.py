@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from datetime import timedelta
 
 from trainset.domain.filetypes import Kind, file_type
 from trainset.errors import StorageUnavailable
@@ -29,12 +31,21 @@ IDLE_POLL = 1.0
 CHECK_TIMEOUT = 120.0
 MAX_BATCH = 64
 BATCH_PAUSE = 0.05
+STORE_TRIES = 10
 
 
 def _warm() -> None:
     """Import the decoders in each pool process before the first job arrives."""
     import av  # noqa: F401
     import PIL.Image  # noqa: F401
+
+
+def _sha256_of(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _give_up(job: queue.Job) -> queue.Outcome:
@@ -56,6 +67,10 @@ class CheckWorker:
         self._stopping = asyncio.Event()
         self._results: asyncio.Queue[queue.Outcome] = asyncio.Queue()
         self._running: set[asyncio.Task[None]] = set()
+        # Jobs claimed and not yet stored: their leases are renewed while they run, so
+        # a long check is never taken over, and a dead worker's jobs free up quickly.
+        self._held: set[str] = set()
+        self.lease = timedelta(seconds=svc.settings.check_lease_seconds)
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn: forking a process that runs threads and an event loop is unsafe.
@@ -72,16 +87,19 @@ class CheckWorker:
         await asyncio.gather(
             *(loop.run_in_executor(self._pool, _warm) for _ in range(self.concurrency))
         )
-        writer = asyncio.create_task(self._write_results(), name="check-results")
+        helpers = [
+            asyncio.create_task(self._write_results(), name="check-results"),
+            asyncio.create_task(self._renew_leases(), name="check-leases"),
+        ]
         try:
             await self._dispatch()
         finally:
             for t in list(self._running):
                 t.cancel()
             await asyncio.gather(*self._running, return_exceptions=True)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            for t in helpers:
+                t.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
             pool, self._pool = self._pool, None
             pool.shutdown(wait=False, cancel_futures=True)
 
@@ -98,7 +116,7 @@ class CheckWorker:
                 await slots.acquire()
                 free += 1
             try:
-                jobs = await queue.claim(self.svc.db, free)
+                jobs = await queue.claim(self.svc.db, free, self.lease)
             except Exception:
                 log.exception("claiming check jobs failed; retrying")
                 jobs = []
@@ -110,6 +128,7 @@ class CheckWorker:
                     await asyncio.wait_for(self.svc.jobs_queued.wait(), IDLE_POLL)
                 continue
             for job in jobs:
+                self._held.add(job.id)
                 task = asyncio.create_task(self._process(job, slots))
                 self._running.add(task)
                 task.add_done_callback(self._running.discard)
@@ -128,13 +147,18 @@ class CheckWorker:
                 await self._results.put(await self._check(job))
             except StorageUnavailable:
                 log.warning("storage unavailable while checking %s; will retry", job.file_id)
-                await queue.release(self.svc.db, job)
+                await asyncio.sleep(IDLE_POLL)  # no hot loop while the store is down
+                await queue.release(self.svc.db, job, count_attempt=False)
+                self._held.discard(job.id)
             except (BrokenProcessPool, TimeoutError):
                 log.error("check of %s crashed or timed out; restarting the pool", job.file_id)
                 if self._pool is pool:  # only the first job to notice replaces the pool
                     self._restart_pool()
                 await queue.release(self.svc.db, job)  # tried again; attempts are counted
+                self._held.discard(job.id)
         except Exception:
+            # The lease is no longer renewed: another claim retries the job after it.
+            self._held.discard(job.id)
             log.exception("check of %s failed unexpectedly; it will be retried", job.file_id)
         finally:
             slots.release()
@@ -146,22 +170,42 @@ class CheckWorker:
         # Captions are a streamed UTF-8 read: a thread does it without the process
         # round trip. Decoders (images, videos) always run in the pool's processes.
         executor = None if ft is not None and ft.kind is Kind.CAPTION else self._pool
+        digest = None
         async with self.svc.storage.local_copy(job.blob_key) as path:
             fut = loop.run_in_executor(executor, check_file, path, job.filename)
+            if job.sha256 is None:  # arrived straight at the object store
+                digest = await asyncio.to_thread(_sha256_of, path)
             r = await asyncio.wait_for(fut, CHECK_TIMEOUT)
-        return queue.Outcome(job, r.ok, r.code, r.message, r.meta)
+        return queue.Outcome(job, r.ok, r.code, r.message, r.meta, digest)
 
     async def _write_results(self) -> None:
         while True:
             batch = [await self._results.get()]
             while len(batch) < MAX_BATCH and not self._results.empty():
                 batch.append(self._results.get_nowait())
+            for attempt in range(STORE_TRIES):
+                try:
+                    await queue.complete(self.svc.db, batch)
+                    break
+                except Exception:
+                    # E.g. the database restarting: the verdicts are kept and stored
+                    # again shortly (the leases are renewed meanwhile).
+                    log.warning("storing %d check results failed (try %d)", len(batch),
+                                attempt + 1, exc_info=True)  # fmt: skip
+                    await asyncio.sleep(IDLE_POLL * (attempt + 1))
+            # Stored, or given up: either way the leases are no longer renewed, so a
+            # job whose verdict was lost is claimed again once its lease runs out.
+            for o in batch:
+                self._held.discard(o.job.id)
+
+    async def _renew_leases(self) -> None:
+        every = self.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
             try:
-                await queue.complete(self.svc.db, batch)
+                await queue.extend(self.svc.db, list(self._held), self.lease)
             except Exception:
-                # The jobs keep their leases and are claimed again when those run out.
-                log.exception("storing %d check results failed", len(batch))
-                await asyncio.sleep(IDLE_POLL)
+                log.warning("renewing check leases failed; will retry", exc_info=True)
 
     def _restart_pool(self) -> None:
         old, self._pool = self._pool, self._new_pool()
