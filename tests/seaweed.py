@@ -223,13 +223,22 @@ class SeaweedS3:
         assert last_error is not None
         raise last_error
 
-    def _launch(self, s3_json: Path) -> None:
+    def restart(self) -> SeaweedS3:
+        """Start again after `stop(keep_dir=True)`: same data, ports and identity (an
+        object store outage that ends)."""
+        assert self.dir is not None and self.ports
+        self._launch(self.dir / "s3.json", same_ports=True)
+        self._wait_ready()
+        return self
+
+    def _launch(self, s3_json: Path, *, same_ports: bool = False) -> None:
         assert self.dir is not None and self.log_path is not None
-        ports = free_ports(len(_PORT_FLAGS))
-        self.ports = dict(zip(_PORT_FLAGS, ports, strict=True))
-        admin = _free_admin_port(set(ports))
-        self.ports["admin.port"] = admin
-        self.ports["admin.port.grpc"] = admin + 10000
+        if not same_ports:
+            ports = free_ports(len(_PORT_FLAGS))
+            self.ports = dict(zip(_PORT_FLAGS, ports, strict=True))
+            admin = _free_admin_port(set(ports))
+            self.ports["admin.port"] = admin
+            self.ports["admin.port.grpc"] = admin + 10000
         self.endpoint_url = f"http://127.0.0.1:{self.ports['s3.port']}"
         args = [
             self._weed or find_weed(),

@@ -21,6 +21,7 @@ import pytest
 from tests import media
 from tests.conftest import admin
 from tests.server import TrainsetServer
+from tests.shapes import Shape
 from tests.wire import (
     BASE,
     DATASET_CALLS,
@@ -653,10 +654,14 @@ def test_signed_url_over_the_limit(client: httpx.Client) -> None:
 
 
 @pytest.fixture(scope="module")
-def big_server() -> Iterator[TrainsetServer]:
+def big_server(shape: Shape) -> Iterator[TrainsetServer]:
     """A server of its own for the 150 MB transfers: no worker, so nothing else moves
     its memory while it is measured."""
-    env = {"TRAINSET_WORKERS": "0", "TRAINSET_SIGNED_UPLOAD_LIMIT": str(BIG_SIGNED_LIMIT)}
+    env = {
+        **shape.env(),
+        "TRAINSET_WORKERS": "0",
+        "TRAINSET_SIGNED_UPLOAD_LIMIT": str(BIG_SIGNED_LIMIT),
+    }
     with TrainsetServer(env=env) as srv:
         yield srv
 

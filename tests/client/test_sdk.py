@@ -11,6 +11,7 @@ import pytest
 
 from tests import media
 from tests.server import TrainsetServer, free_port
+from tests.shapes import Shape
 from trainset.client import AsyncClient, Client, errors
 
 
@@ -19,7 +20,7 @@ def sdk(server: TrainsetServer) -> Client:
     return Client(server.base_url, server.token, retries=1)
 
 
-def test_round_trip(sdk: Client, tmp_path: Path) -> None:
+def test_round_trip(shape: Shape, sdk: Client, tmp_path: Path) -> None:
     name = f"sdk_{uuid.uuid4().hex[:8]}"
     ds = sdk.create_dataset(name)
     assert ds.name == name and ds.status == "DRAFT"
@@ -33,10 +34,9 @@ def test_round_trip(sdk: Client, tmp_path: Path) -> None:
     clip = tmp_path / "clip.mp4"
     clip.write_bytes(media.video("mp4"))
     urls = sdk.upload_urls(ds.id, {"clip.mp4": clip.stat().st_size, "clip.txt": 6})
-    assert (
-        sdk.put_signed(urls["clip.mp4"], clip).strip('"')
-        == hashlib.sha256(clip.read_bytes()).hexdigest()
-    )
+    etag = sdk.put_signed(urls["clip.mp4"], clip).strip('"')
+    if not shape.scaled:  # trainset's ETag is the sha256; an object store has its own
+        assert etag == hashlib.sha256(clip.read_bytes()).hexdigest()
     sdk.put_signed(urls["clip.txt"], b"a clip")
 
     st = sdk.wait(ds.id, timeout=60, poll=0.05)

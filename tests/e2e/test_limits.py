@@ -8,12 +8,14 @@ import pytest
 
 from tests import media
 from tests.server import TrainsetServer
+from tests.shapes import Shape
 from tests.wire import BASE, assert_error, create, status, upload
 
 
 @pytest.fixture(scope="module")
-def srv() -> Iterator[TrainsetServer]:
-    with TrainsetServer(env={"TRAINSET_MAX_FILES_PER_DATASET": "3", "TRAINSET_WORKERS": "1"}) as s:
+def srv(shape: Shape) -> Iterator[TrainsetServer]:
+    env = {**shape.env(), "TRAINSET_MAX_FILES_PER_DATASET": "3", "TRAINSET_WORKERS": "1"}
+    with TrainsetServer(env=env) as s:
         yield s
 
 
