@@ -9,7 +9,6 @@ either a committed file or a row that recovery turns into garbage.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from dataclasses import dataclass
@@ -430,7 +429,7 @@ def _issue(
     for name, (size, raw_name) in sizes.items():
         ft = BY_EXT[extension(name)]
         upload_id = str(uuid.uuid4())
-        key = svc.storage.new_key()
+        key = f"{ds.id}/{svc.storage.new_key()}"  # an upload key: grouped by dataset
         url = svc.storage.presign_put(
             key, size=size, content_type=ft.content_type, expires_at=expires_at
         )
@@ -663,15 +662,13 @@ async def _complete_arrival(svc: Services, u: Arrival) -> bool:
     return True
 
 
-PROBES_IN_FLIGHT = 16
-
-
-async def reconcile(svc: Services, dataset_id: str | None = None, limit: int = 500) -> int:
+async def reconcile(svc: Services, dataset_id: str | None = None, limit: int = 2000) -> int:
     """Presigned PUTs that reached the object store with their signed size become files.
 
-    Called on status polls (one dataset) and by the sweeper (all). A HEAD per pending
-    upload; an arrival is copied to an immutable blob key and recorded. Returns how
-    many were recorded. A no-op for storage that receives signed uploads itself."""
+    Called on status polls (one dataset) and by the sweeper (all). One LIST per dataset
+    with outstanding URLs finds what arrived; each arrival is copied to an immutable
+    blob key and recorded. Returns how many were recorded. A no-op for storage that
+    receives signed uploads itself."""
     if not svc.storage.presigns_uploads:
         return 0
     rows = await svc.db.read(
@@ -679,23 +676,19 @@ async def reconcile(svc: Services, dataset_id: str | None = None, limit: int = 5
             pending_signed(dataset_id).order_by(uploads.c.created_at).limit(limit)
         ).all()
     )
-    if not rows:
-        return 0
-    gate = asyncio.Semaphore(PROBES_IN_FLIGHT)
-
-    async def probe(upload_key: str) -> int | None:
-        async with gate:
-            return await svc.storage.upload_size(upload_key)
-
-    sizes = await asyncio.gather(*(probe(r.blob_key) for r in rows))
+    by_dataset: dict[str, list[Any]] = {}
+    for r in rows:
+        by_dataset.setdefault(r.dataset_id, []).append(r)
     done = 0
-    for r, size in zip(rows, sizes, strict=True):
-        # The store enforces the signed Content-Length, so another size never arrives;
-        # if a store did not, the object is ignored and the URL runs out as usual.
-        if size is None or size != r.size_bytes:
-            continue
-        if await _complete_arrival(svc, Arrival(*r)):
-            done += 1
+    for ds_id, pending in by_dataset.items():
+        arrived = await svc.storage.list_uploads(ds_id)
+        for r in pending:
+            # The store enforces the signed Content-Length, so another size never
+            # arrives; if a store did not, the object is ignored and the URL runs out.
+            if arrived.get(r.blob_key) == r.size_bytes and await _complete_arrival(
+                svc, Arrival(*r)
+            ):
+                done += 1
     return done
 
 

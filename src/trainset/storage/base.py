@@ -80,8 +80,9 @@ class Storage(Protocol):
         """A URL to GET the blob directly, or None when trainset serves the bytes."""
         ...
 
-    async def upload_size(self, key: str) -> int | None:
-        """Size of the object a presigned PUT stored for upload `key`; None if absent."""
+    async def list_uploads(self, group: str) -> dict[str, int]:
+        """What presigned PUTs stored under `group` (a dataset id): upload key -> size.
+        One listing, however many uploads are outstanding."""
         ...
 
     async def seal(self, upload_key: str, size: int, blob_key: str) -> BlobInfo | None:

@@ -221,8 +221,8 @@ class LocalStorage:
     ) -> str | None:
         return None  # trainset serves the bytes itself (a locally signed URL)
 
-    async def upload_size(self, key: str) -> int | None:
-        return None  # signed uploads arrive through trainset, never at the store
+    async def list_uploads(self, group: str) -> dict[str, int]:
+        return {}  # signed uploads arrive through trainset, never at the store
 
     async def seal(self, upload_key: str, size: int, blob_key: str) -> BlobInfo | None:
         return None

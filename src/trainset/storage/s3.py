@@ -7,13 +7,15 @@ that presigns a PUT with `content-length` and `content-type` among the signed he
 which the contract requires, and using one client for both signing and transfers keeps
 one credential chain and one error vocabulary.
 
-Layout under the prefix: `b/<key>` holds committed, immutable blobs; `u/<key>` is where
-a presigned PUT lands. A presigned URL stays usable until it expires, so the object
-it names can be overwritten by a second PUT; trainset therefore never references an
-upload object: `seal()` copies it (server-side, pinned to the ETag it checked) to a
-fresh blob key first. Direct uploads stream as a multipart upload (8 MiB parts, one
-uploading while the next fills), or one PUT when small; nothing is visible under the key before
-`commit()`. botocore errors are translated here into `trainset.errors`.
+Layout under the prefix: `b/<key>` holds committed, immutable blobs;
+`u/<dataset id>/<key>` is where a presigned PUT lands (so one LIST per dataset finds
+every arrival, instead of a HEAD per outstanding URL). A presigned URL stays usable
+until it expires, so the object it names can be overwritten by a second PUT; trainset
+therefore never references an upload object: `seal()` copies it (server-side, pinned
+to the ETag it checked) to a fresh blob key first. Direct uploads stream as a
+multipart upload (8 MiB parts, one uploading while the next fills), or one PUT when
+small; nothing is visible under the key before `commit()`. botocore errors are
+translated here into `trainset.errors`.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ log = logging.getLogger("trainset.storage")
 T = TypeVar("T")
 
 _KEY = re.compile(r"^[0-9a-f]{32}$")
+_UPLOAD_KEY = re.compile(r"^[0-9a-f-]{36}/[0-9a-f]{32}$")
 PART_SIZE = 8 << 20  # S3 needs >= 5 MiB for every part but the last
 PARTS_IN_FLIGHT = 1
 _READ_CHUNK = 1 << 20
@@ -237,7 +240,10 @@ class S3Storage:
         return self._name("b", key)
 
     def upload_name(self, key: str) -> str:
-        return self._name("u", key)
+        # Upload keys are "<dataset id>/<random hex>": one LIST finds a dataset's arrivals.
+        if not _UPLOAD_KEY.match(key):
+            raise ValueError("malformed upload key")
+        return f"{self.prefix}/u/{key}" if self.prefix else f"u/{key}"
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -274,10 +280,18 @@ class S3Storage:
         head = await self._head(self.blob_name(key))
         return None if head is None else int(head["ContentLength"])
 
-    async def upload_size(self, key: str) -> int | None:
-        """The size of what a presigned PUT stored at `key`, or None (not arrived)."""
-        head = await self._head(self.upload_name(key))
-        return None if head is None else int(head["ContentLength"])
+    async def list_uploads(self, group: str) -> dict[str, int]:
+        base = self.upload_name(f"{group}/{'0' * 32}")[:-32]
+        out: dict[str, int] = {}
+        params: dict[str, Any] = {"Prefix": base}
+        while True:
+            r = await self.call("list_objects_v2", **params)
+            for o in r.get("Contents", []):
+                out[o["Key"][len(base) - len(group) - 1 :]] = int(o["Size"])
+            token = r.get("NextContinuationToken")
+            if not r.get("IsTruncated") or not token:
+                return out
+            params = {"Prefix": base, "ContinuationToken": token}
 
     async def seal(self, upload_key: str, size: int, blob_key: str) -> BlobInfo | None:
         """Copy a presigned upload of exactly `size` bytes to the immutable `blob_key`.
