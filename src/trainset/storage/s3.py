@@ -13,7 +13,7 @@ every arrival, instead of a HEAD per outstanding URL). A presigned URL stays usa
 until it expires, so the object it names can be overwritten by a second PUT; trainset
 therefore never references an upload object: `seal()` copies it (server-side, pinned
 to the ETag it checked) to a fresh blob key first. Direct uploads stream as a
-multipart upload (8 MiB parts, one uploading while the next fills), or one PUT when
+multipart upload (8 MiB parts, two uploading while the next fills), or one PUT when
 small; nothing is visible under the key before `commit()`. botocore errors are
 translated here into `trainset.errors`.
 """
@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import io
 import logging
 import os
 import re
@@ -49,7 +50,7 @@ T = TypeVar("T")
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 _UPLOAD_KEY = re.compile(r"^[0-9a-f-]{36}/[0-9a-f]{32}$")
 PART_SIZE = 8 << 20  # S3 needs >= 5 MiB for every part but the last
-PARTS_IN_FLIGHT = 1
+PARTS_IN_FLIGHT = 2
 _READ_CHUNK = 1 << 20
 MAX_COPY = 5 * 1024**3  # a single CopyObject copies at most 5 GiB
 _MISSING = {"404", "NoSuchKey", "NotFound", "NoSuchUpload"}
@@ -97,6 +98,60 @@ def _translate(e: Exception) -> Exception:
                               retry_after=5)  # fmt: skip
 
 
+# A multipart upload that vanished under a live writer: a sweeper took its upload
+# for dead (the client stalled longer than the upload lease).
+def _interrupted() -> StorageUnavailable:
+    return StorageUnavailable("The upload was interrupted; send it again.", retry_after=1)
+
+
+class ChunkReader(io.RawIOBase):
+    """A seekable, read-only file over a list of chunks, so a part is sent without
+    first being joined into one more copy (botocore seeks to rewind on a retry)."""
+
+    def __init__(self, chunks: list[bytes]):
+        self._chunks = chunks
+        self._size = sum(len(c) for c in chunks)
+        self._pos = 0
+        self._i = 0  # chunk index of _pos
+        self._off = 0  # offset of _pos within that chunk
+
+    def __len__(self) -> int:
+        return self._size
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, min(self._size, base + offset))
+        self._i, self._off, left = 0, 0, self._pos
+        while self._i < len(self._chunks) and left >= len(self._chunks[self._i]):
+            left -= len(self._chunks[self._i])
+            self._i += 1
+        self._off = left
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        n = 0
+        while n < len(view) and self._i < len(self._chunks):
+            chunk = self._chunks[self._i]
+            take = min(len(view) - n, len(chunk) - self._off)
+            view[n : n + take] = chunk[self._off : self._off + take]
+            n += take
+            self._off += take
+            if self._off == len(chunk):
+                self._i, self._off = self._i + 1, 0
+        self._pos += n
+        return n
+
+
 class S3BlobWriter:
     """A streaming put: parts go up while the next one fills; sha256 as bytes pass."""
 
@@ -105,17 +160,17 @@ class S3BlobWriter:
         self.size = 0
         self._s = storage
         self._obj = storage.blob_name(key)
-        self._hash = hashlib.sha256()
+        self._sha = hashlib.sha256()
         self._buf: list[bytes] = []
         self._buffered = 0
         self._upload_id: str | None = None
         self._parts: list[asyncio.Task[dict[str, Any]]] = []
         self._done = False
 
-    def _hash_join(self, chunks: list[bytes]) -> bytes:
+    def _hash(self, chunks: list[bytes]) -> ChunkReader:
         for c in chunks:
-            self._hash.update(c)
-        return b"".join(chunks)
+            self._sha.update(c)
+        return ChunkReader(chunks)
 
     async def write(self, chunk: bytes) -> None:
         self._buf.append(chunk)
@@ -126,7 +181,7 @@ class S3BlobWriter:
 
     async def _send_part(self) -> None:
         chunks, self._buf, self._buffered = self._buf, [], 0
-        body = await self._s.run(self._hash_join, chunks)
+        body = await self._s.run(self._hash, chunks)
         if self._upload_id is None:
             r = await self._s.call("create_multipart_upload", Key=self._obj)
             self._upload_id = r["UploadId"]
@@ -141,33 +196,40 @@ class S3BlobWriter:
         number = len(self._parts) + 1
         self._parts.append(asyncio.ensure_future(self._upload_part(number, body)))
 
-    async def _upload_part(self, number: int, body: bytes) -> dict[str, Any]:
-        r = await self._s.call(
-            "upload_part", Key=self._obj, UploadId=self._upload_id, PartNumber=number, Body=body
-        )
+    async def _upload_part(self, number: int, body: ChunkReader) -> dict[str, Any]:
+        try:
+            r = await self._s.call(
+                "upload_part", Key=self._obj, UploadId=self._upload_id, PartNumber=number,
+                Body=body,
+            )  # fmt: skip
+        except botocore.exceptions.ClientError as e:  # NoSuchUpload: it was aborted
+            raise _interrupted() from e
         return {"PartNumber": number, "ETag": r["ETag"]}
 
     async def commit(self) -> BlobInfo:
         try:
             if self._upload_id is None:
-                body = await self._s.run(self._hash_join, self._buf)
+                body = await self._s.run(self._hash, self._buf)
                 self._buf, self._buffered = [], 0
                 await self._s.call("put_object", Key=self._obj, Body=body)
             else:
                 if self._buf:
                     await self._send_part()
                 parts = await asyncio.gather(*self._parts)
-                await self._s.call(
-                    "complete_multipart_upload",
-                    Key=self._obj,
-                    UploadId=self._upload_id,
-                    MultipartUpload={"Parts": list(parts)},
-                )
+                try:
+                    await self._s.call(
+                        "complete_multipart_upload",
+                        Key=self._obj,
+                        UploadId=self._upload_id,
+                        MultipartUpload={"Parts": list(parts)},
+                    )
+                except botocore.exceptions.ClientError as e:
+                    raise _interrupted() from e
             self._done = True
         except BaseException:
             await self.abort()
             raise
-        return BlobInfo(self.key, self.size, self._hash.hexdigest())
+        return BlobInfo(self.key, self.size, self._sha.hexdigest())
 
     async def abort(self) -> None:
         if self._done:
