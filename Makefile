@@ -42,6 +42,8 @@ bench: install  ## side-by-side benchmarks (a few minutes)
 	$(BIN)/python bench/bench_core.py
 	$(BIN)/python bench/bench_checks.py
 	$(BIN)/python bench/bench_cli.py
+	$(BIN)/python bench/bench_scaled.py
+	$(BIN)/python bench/bench_s3_clients.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

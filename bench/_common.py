@@ -44,6 +44,7 @@ __all__ = [
     "markdown_table",
     "multipart_stream",
     "percentile",
+    "print_report",
     "request_with_retry",
     "sink_upload",
     "wait_settled",
@@ -285,3 +286,18 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
     for row in cells[1:]:
         lines.append("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |")
     return "\n".join(lines)
+
+
+def print_report(
+    heading: str, notes: Sequence[str], tables: Sequence[tuple[str, Sequence[str], Any]]
+) -> None:
+    """The closing Markdown report of a benchmark: environment, notes, one table each."""
+    print()
+    print(f"## {heading}")
+    print()
+    print("\n".join([*environment_lines(), *notes]))
+    for title, headers, rows in tables:
+        print()
+        print(f"### {title}")
+        print()
+        print(markdown_table(headers, rows))

@@ -496,20 +496,15 @@ def main() -> int:
             if srv is not None:
                 srv.cleanup()
 
-    print()
-    print("## trainset bench_core")
-    print()
-    print("\n".join(C.environment_lines()))
-    print(
-        f"- trainset storage: {'SeaweedFS (S3)' if args.s3_backend else 'local (embedded)'}; "
-        f"TRAINSET_WORKERS={args.workers or '(server default)'}; "
-        f"total bench time {time.monotonic() - started:.0f} s"
+    C.print_report(
+        "trainset bench_core",
+        [
+            f"- trainset storage: {'SeaweedFS (S3)' if args.s3_backend else 'local (embedded)'}; "
+            f"TRAINSET_WORKERS={args.workers or '(server default)'}; "
+            f"total bench time {time.monotonic() - started:.0f} s"
+        ],
+        tables,
     )
-    for title, headers, rows in tables:
-        print()
-        print(f"### {title}")
-        print()
-        print(C.markdown_table(headers, rows))
     return 0
 
 

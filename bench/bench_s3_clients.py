@@ -5,7 +5,7 @@ choosing trainset's S3 client.
     .venv/bin/python bench/bench_s3_clients.py --libs boto3,obstore --small-count 300
 
 The candidates are not project dependencies. Install them into the venv for a run only
-(the next ``uv sync`` removes them again); boto3 comes with the dev dependencies:
+(the next ``uv sync`` removes them again); boto3 is a trainset dependency:
 
     UV_PYTHON_DOWNLOADS=never python3 -m uv pip install --python .venv/bin/python \\
         obstore aioboto3

@@ -226,16 +226,11 @@ def main() -> int:
             tables.append(bench_checks(s3, args.images, max(1, args.repeats - 1), log_dir))
         if "small" in only:
             tables.append(bench_small_dbs(s3, args.small_count, 2048, args.clients))
-    print()
-    print("## trainset bench_scaled (PostgreSQL + SeaweedFS)")
-    print()
-    print("\n".join(C.environment_lines()))
-    print(f"- total bench time {time.monotonic() - started:.0f} s")
-    for title, headers, rows in tables:
-        print()
-        print(f"### {title}")
-        print()
-        print(C.markdown_table(headers, rows))
+    C.print_report(
+        "trainset bench_scaled (PostgreSQL + SeaweedFS)",
+        [f"- total bench time {time.monotonic() - started:.0f} s"],
+        tables,
+    )
     return 0
 
 

@@ -61,7 +61,7 @@ def serve(host: str | None, port: int | None) -> None:
         app = create_app(settings)
     except ConfigError as e:
         raise click.ClickException(str(e)) from None
-    print(f"trainset: serving on {settings.base_url} (data in {settings.data_dir})", flush=True)
+    print(f"trainset: serving on {settings.base_url} ({_where(settings)})", flush=True)
     uvicorn.run(
         app,
         host=settings.host,
@@ -73,6 +73,16 @@ def serve(host: str | None, port: int | None) -> None:
         timeout_keep_alive=30,
         timeout_graceful_shutdown=10,
     )
+
+
+def _where(settings: Settings) -> str:
+    """Where metadata and bytes live, for the start-up line (no password shown)."""
+    from sqlalchemy.engine import make_url
+
+    if settings.database_url is None and settings.storage_url is None:
+        return f"data in {settings.data_dir}"
+    db = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+    return f"database {db}, storage {settings.resolved_storage_url}"
 
 
 @main.command()
