@@ -61,8 +61,11 @@ class CheckWorker:
         self.svc = svc
         self.concurrency = max(1, concurrency)
         # Jobs claimed ahead of the pool: a process never waits for the database, and
-        # claims and results move in batches (one transaction for many files).
-        self.depth = max(16, self.concurrency * 4)
+        # claims and results move in batches (one transaction for many files). Not
+        # much deeper than that: with several workers, jobs one worker holds ahead are
+        # jobs an idle one cannot take (a 16-deep single-process worker left a second
+        # worker idle at the end of a queue; bench_scaled.py "checks").
+        self.depth = max(4, self.concurrency * 4)
         self._pool: ProcessPoolExecutor | None = None
         self._stopping = asyncio.Event()
         self._results: asyncio.Queue[queue.Outcome] = asyncio.Queue()
