@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from trainset import __version__
 from trainset.api import datasets, errors, files, health, uploads
-from trainset.api.middleware import RequestContext
+from trainset.api.middleware import RateLimiter, RequestContext
 from trainset.config import Settings
 from trainset.db.migrate import upgrade
 from trainset.domain import accounts, maintenance
@@ -80,5 +80,9 @@ def create_app(settings: Settings, svc: Services | None = None) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(uploads.router)
     app.include_router(files.router)
-    app.add_middleware(RequestContext)
+    app.add_middleware(
+        RequestContext,
+        limiter=RateLimiter(settings.rate_limit) if settings.rate_limit else None,
+        max_uploads=settings.max_concurrent_uploads,
+    )
     return app

@@ -56,6 +56,15 @@ class Settings(BaseSettings):
     # A content check's job lease; its worker renews it while checking. A killed
     # worker's jobs are taken over by another worker this long after its last renewal.
     check_lease_seconds: int = Field(60, ge=2, le=3600)
+    # Per-account quotas; 0 = no limit.
+    quota_datasets: int = Field(0, ge=0)
+    quota_files: int = Field(0, ge=0)
+    quota_bytes: int = Field(0, ge=0)
+    # Requests per second per bearer token (or per client address without one), with
+    # bursts of twice that, in each API process; 0 = no limit.
+    rate_limit: float = Field(0.0, ge=0)
+    # Uploads streaming through one API process at once; more get a 503 at once.
+    max_concurrent_uploads: int = Field(256, ge=0)
     log_level: str = "info"
 
     @field_validator("database_url", "storage_url")

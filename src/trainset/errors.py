@@ -24,6 +24,7 @@ TrainsetError                       code, message, details
 ├── InvalidFileContent              invalid_file_content
 ├── RangeNotSatisfiable             range_not_satisfiable
 ├── RequestTimeout                  request_timeout
+├── QuotaExceeded                   quota_exceeded
 ├── RateLimited                     rate_limited
 ├── Overloaded                      overloaded
 ├── StorageUnavailable              storage_unavailable
@@ -135,6 +136,10 @@ class RangeNotSatisfiable(TrainsetError):
 
 class RequestTimeout(TrainsetError):
     code = "request_timeout"
+
+
+class QuotaExceeded(TrainsetError):
+    code = "quota_exceeded"
 
 
 class RateLimited(TrainsetError):

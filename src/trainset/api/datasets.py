@@ -21,6 +21,7 @@ from trainset.api.schemas import (
     status_dict,
 )
 from trainset.domain import datasets as ds_service
+from trainset.domain.quotas import Quotas
 from trainset.domain.uploads import settle
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -39,7 +40,9 @@ async def create_dataset(
     svc: Svc, caller: Caller, body: Annotated[CreateDatasetRequest | None, Body()] = None
 ) -> Response:
     """Create an empty dataset (status DRAFT)."""
-    ds = await ds_service.create(svc.db, caller, body.name if body else None)
+    ds = await ds_service.create(
+        svc.db, caller, body.name if body else None, Quotas.of(svc.settings)
+    )
     return json_response(dataset_dict(ds))
 
 

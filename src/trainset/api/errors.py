@@ -33,6 +33,7 @@ STATUS: dict[type[e.TrainsetError], int] = {
     e.UnsupportedFileType: 415,
     e.InvalidFileContent: 422,
     e.RangeNotSatisfiable: 416,
+    e.QuotaExceeded: 403,
     e.RateLimited: 429,
     e.Overloaded: 503,
     e.StorageUnavailable: 503,

@@ -3,13 +3,19 @@
 - Every response carries `X-Request-ID` (the client's, when it is sane, else new).
 - An exception that escapes a route becomes the SPEC's JSON 500, never a traceback.
 - JSON endpoints get a body-size cap; the upload routes stream and enforce their own.
+- Limits that protect the process: a request rate per bearer token (or per client
+  address without one) answered 429 with `Retry-After`, and a cap on uploads
+  streaming at once answered 503 with `Retry-After`, both before any body is read.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
 import re
 import secrets
+import time
 from typing import Any
 
 import orjson
@@ -28,26 +34,74 @@ def _is_streaming(path: str) -> bool:
     return path.endswith(_STREAMING_SUFFIXES) or path.startswith(_STREAMING_PREFIXES)
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any], rid: str) -> None:
+async def _send_json(
+    send: Send, status: int, body: dict[str, Any], rid: str, *, retry_after: int | None = None
+) -> None:
     payload = orjson.dumps(body)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                (b"x-request-id", rid.encode()),
-                (b"connection", b"close"),
-            ],
-        }
-    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        (b"x-request-id", rid.encode()),
+        (b"connection", b"close"),
+    ]
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode()))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 
 
+_UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics")
+
+
+class RateLimiter:
+    """Token buckets: `rate` requests per second per key, bursts of `2 * rate`."""
+
+    MAX_KEYS = 50_000
+
+    def __init__(self, rate: float):
+        self.rate = rate
+        self.capacity = max(1.0, 2 * rate)
+        self._buckets: dict[bytes, tuple[float, float]] = {}  # key -> (tokens, at)
+
+    def wait(self, key: bytes, now: float) -> float:
+        """0 when a request may go now (and it is counted), else seconds to wait."""
+        tokens, at = self._buckets.get(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - at) * self.rate)
+        if tokens < 1:
+            self._buckets[key] = (tokens, now)
+            return (1 - tokens) / self.rate
+        if len(self._buckets) >= self.MAX_KEYS and key not in self._buckets:
+            self._forget_idle(now)
+        self._buckets[key] = (tokens - 1, now)
+        return 0.0
+
+    def _forget_idle(self, now: float) -> None:
+        # A bucket that would be full again carries no information: drop those.
+        full = [
+            k for k, (t, at) in self._buckets.items()
+            if t + (now - at) * self.rate >= self.capacity
+        ]  # fmt: skip
+        for k in full:
+            del self._buckets[k]
+        if len(self._buckets) >= self.MAX_KEYS:  # still full: forget the oldest half
+            for k in sorted(self._buckets, key=lambda k: self._buckets[k][1])[: self.MAX_KEYS // 2]:
+                del self._buckets[k]
+
+
+def _limit_key(scope: Scope) -> bytes:
+    for k, v in scope["headers"]:
+        if k == b"authorization":
+            return hashlib.sha256(v).digest()
+    client = scope.get("client")
+    return f"ip:{client[0] if client else '-'}".encode()
+
+
 class RequestContext:
-    def __init__(self, app: ASGIApp):
+    def __init__(self, app: ASGIApp, limiter: RateLimiter | None = None, max_uploads: int = 0):
         self.app = app
+        self.limiter = limiter
+        self.max_uploads = max_uploads
+        self.uploads = 0  # streaming uploads in progress in this process
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -72,8 +126,38 @@ class RequestContext:
                 message["headers"] = headers
             await send(message)
 
+        path = scope["path"]
+        if self.limiter is not None and not path.startswith(_UNLIMITED_PATHS):
+            wait = self.limiter.wait(_limit_key(scope), time.monotonic())
+            if wait > 0:
+                await _send_json(
+                    send,
+                    429,
+                    error_body(
+                        "rate_limited",
+                        f"Too many requests; at most {self.limiter.rate:g} per second. "
+                        "Retry after the time in Retry-After.",
+                    ),
+                    rid,
+                    retry_after=math.ceil(wait),
+                )
+                return
+        upload = scope["method"] in ("POST", "PUT") and _is_streaming(path)
+        if upload and self.max_uploads and self.uploads >= self.max_uploads:
+            await _send_json(
+                send,
+                503,
+                error_body(
+                    "overloaded",
+                    f"This server is receiving {self.uploads} uploads already; retry shortly.",
+                ),
+                rid,
+                retry_after=1,
+            )
+            return
+
         receive_ = receive
-        if scope["method"] in ("POST", "PUT", "PATCH") and not _is_streaming(scope["path"]):
+        if scope["method"] in ("POST", "PUT", "PATCH") and not _is_streaming(path):
             # JSON bodies are small: read them here, whole, so an oversized one is a 413
             # before the framework parses anything (it would turn a raised error into 400).
             body = await _read_capped(receive, scope)
@@ -89,6 +173,8 @@ class RequestContext:
                 return
             receive_ = _replay(body, receive)
 
+        if upload:
+            self.uploads += 1
         try:
             await self.app(scope, receive_, send_with_id)
         except Exception:
@@ -102,6 +188,9 @@ class RequestContext:
                     ),
                     rid,
                 )
+        finally:
+            if upload:
+                self.uploads -= 1
 
 
 async def _read_capped(receive: Receive, scope: Scope) -> bytes | None:

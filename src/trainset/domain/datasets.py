@@ -19,6 +19,7 @@ from trainset.domain.accounts import Account, check_token
 from trainset.domain.clock import now
 from trainset.domain.lifecycle import DRAFT, FAILED, PENDING, READY, UPLOADING, due_urls
 from trainset.domain.names import check_dataset_name, generate_dataset_name
+from trainset.domain.quotas import Quotas, check_datasets
 from trainset.errors import DatasetNameTaken, DatasetNotFound, InvalidRequest
 
 STATUSES = (DRAFT, UPLOADING, READY, FAILED)
@@ -64,7 +65,9 @@ _COLS = (
 )
 
 
-async def create(db: Database, account: Account, name: str | None) -> Dataset:
+async def create(
+    db: Database, account: Account, name: str | None, quotas: Quotas | None = None
+) -> Dataset:
     name = check_dataset_name(name) if name is not None else generate_dataset_name()
     at = now()
     ds = Dataset(str(uuid.uuid4()), name, DRAFT, at, at)
@@ -73,7 +76,13 @@ async def create(db: Database, account: Account, name: str | None) -> Dataset:
         "created_at": at, "updated_at": at,
     }  # fmt: skip
     try:
-        await db.write(lambda conn: conn.execute(insert(datasets).values(**row)))
+
+        def insert_row(conn: Connection) -> None:
+            if quotas is not None:
+                check_datasets(conn, quotas, account.id)
+            conn.execute(insert(datasets).values(**row))
+
+        await db.write(insert_row)
     except IntegrityError:
         raise DatasetNameTaken(
             f"A dataset named {name!r} already exists in this account; pick another name "

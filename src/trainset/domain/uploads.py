@@ -34,6 +34,7 @@ from trainset.domain.clock import expiry, now, wire_expiry
 from trainset.domain.filetypes import BY_EXT, extension
 from trainset.domain.lifecycle import PENDING, RECEIVING, due_urls, mark_uploading, refresh
 from trainset.domain.names import check_filename
+from trainset.domain.quotas import Quotas, check_files_and_bytes
 from trainset.errors import (
     ContentTypeMismatch,
     DatasetNotFound,
@@ -85,19 +86,25 @@ class StoredFile:
     created_at: datetime
 
 
+def _present(conn: Connection, ds_id: str, names: list[str]) -> set[str]:
+    """Which of `names` the dataset already holds."""
+    out: set[str] = set()
+    for i in range(0, len(names), 500):
+        out.update(
+            conn.execute(
+                select(files.c.filename).where(
+                    files.c.dataset_id == ds_id, files.c.filename.in_(names[i : i + 500])
+                )
+            ).scalars()
+        )
+    return out
+
+
 def _check_room(conn: Connection, ds: ds_service.Dataset, names: list[str], limit: int) -> None:
     """Refuse files beyond the per-dataset limit (replacing a file adds none)."""
     if ds.file_count + len(names) <= limit:
         return
-    present = 0
-    for i in range(0, len(names), 500):
-        present += len(
-            conn.execute(
-                select(files.c.id).where(
-                    files.c.dataset_id == ds.id, files.c.filename.in_(names[i : i + 500])
-                )
-            ).all()
-        )
+    present = len(_present(conn, ds.id, names))
     if ds.file_count + len(names) - present > limit:
         raise TooManyFiles(f"A dataset holds at most {limit} files.")
 
@@ -165,11 +172,16 @@ def _start_direct(
     raw_name: str,
     key: str,
     limits: tuple[int, int, float],
+    quotas: Quotas,
 ) -> Ticket:
     at = now()
-    ds = ds_service.fetch(conn, check_token(conn, token), dataset_id)
+    account = check_token(conn, token)
+    ds = ds_service.fetch(conn, account, dataset_id)
     filename = check_filename(raw_name)  # after auth: strangers learn nothing
     _check_room(conn, ds, [filename], limits[0])
+    if quotas.files or quotas.bytes:
+        new = conn.execute(_CURRENT_FILE, {"ds_id": ds.id, "filename": filename}).first() is None
+        check_files_and_bytes(conn, quotas, account.id, int(new), None)
     ticket = Ticket(
         id=str(uuid.uuid4()),
         dataset_id=ds.id,
@@ -194,8 +206,9 @@ async def start_direct(svc: Services, token: str, dataset_id: str, raw_name: str
         float(svc.settings.upload_lease_seconds),
     )
     return await svc.db.write(
-        _start_direct, token, dataset_id, raw_name, svc.storage.new_key(), limits
-    )
+        _start_direct, token, dataset_id, raw_name, svc.storage.new_key(), limits,
+        Quotas.of(svc.settings),
+    )  # fmt: skip
 
 
 def _renew(conn: Connection, upload_id: str, lease: timedelta) -> None:
@@ -292,9 +305,24 @@ def _record_file(
     return StoredFile(file_id, ds_id, dataset_name, filename, blob.size, blob.sha256, at)
 
 
-def _finish(conn: Connection, ticket: Ticket, blob: BlobInfo, grace: timedelta) -> StoredFile:
+def _check_bytes(conn: Connection, quotas: Quotas, ds_id: str, filename: str, size: int) -> None:
+    """The exact byte quota check before a file is recorded (replacing frees the old)."""
+    if not quotas.bytes:
+        return
+    account_id = conn.execute(select(datasets.c.account_id).where(datasets.c.id == ds_id)).scalar()
+    if account_id is None:
+        return  # the dataset is gone: the caller refuses that
+    old = conn.execute(_CURRENT_FILE, {"ds_id": ds_id, "filename": filename}).first()
+    delta = size - (old.size_bytes if old is not None else 0)
+    check_files_and_bytes(conn, quotas, account_id, 0, delta)
+
+
+def _finish(
+    conn: Connection, ticket: Ticket, blob: BlobInfo, grace: timedelta, quotas: Quotas
+) -> StoredFile:
     at = now()
     ds_id, filename = ticket.dataset_id, ticket.filename
+    _check_bytes(conn, quotas, ds_id, filename, blob.size)
     # Raising here rolls this transaction back; the caller's abort() then records the
     # committed blob as garbage in a transaction of its own.
     if conn.execute(_DATASET_ALIVE, {"ds_id": ds_id}).first() is None:
@@ -320,7 +348,7 @@ async def finish(svc: Services, ticket: Ticket, blob: BlobInfo) -> StoredFile:
     """Record the committed blob as the current version of its filename, in one
     transaction with retiring the old version, queueing the check and the status."""
     grace = timedelta(seconds=svc.settings.gc_grace_seconds)
-    stored = await svc.db.write(_finish, ticket, blob, grace)
+    stored = await svc.db.write(_finish, ticket, blob, grace, Quotas.of(svc.settings))
     svc.jobs_queued.set()
     return stored
 
@@ -389,6 +417,13 @@ def _issue(
     ds = ds_service.fetch(conn, account, dataset_id)
     names = list(sizes)
     _check_room(conn, ds, names, svc.settings.max_files_per_dataset)
+    quotas = Quotas.of(svc.settings)
+    if quotas.files or quotas.bytes:
+        present = _present(conn, ds.id, names)
+        check_files_and_bytes(
+            conn, quotas, account.id, len(names) - len(present),
+            sum(size for name, (size, _) in sizes.items() if name not in present),
+        )  # fmt: skip
     # Requesting a URL again for a filename supersedes the earlier one, and a new
     # URL lifts a past upload_expired failure for that name.
     grace = timedelta(seconds=svc.settings.gc_grace_seconds)
