@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from trainset.domain.clock import wire
 from trainset.domain.datasets import Dataset
+from trainset.domain.names import DATASET_NAME_PATTERN, MAX_DATASET_NAME
 from trainset.domain.uploads import StoredFile
 
 Status = Literal["DRAFT", "UPLOADING", "READY", "FAILED"]
@@ -19,8 +20,12 @@ Status = Literal["DRAFT", "UPLOADING", "READY", "FAILED"]
 
 class CreateDatasetRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
+    # The rule is documented here and enforced by the domain (its `invalid_name` error
+    # names the rule; a schema violation would only say "invalid_request").
     name: str | None = Field(
-        None, description="Unique in the account; generated (ds_...) if omitted."
+        None,
+        description="Unique in the account; generated (ds_...) if omitted.",
+        json_schema_extra={"pattern": DATASET_NAME_PATTERN, "maxLength": MAX_DATASET_NAME},
     )
 
 

@@ -12,7 +12,8 @@ from trainset.errors import InvalidFilename, InvalidName, UnsupportedFileType
 
 MAX_FILENAME_BYTES = 255
 MAX_DATASET_NAME = 128
-_DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+DATASET_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+_DATASET_NAME = re.compile(DATASET_NAME_PATTERN)
 _ALNUM = string.ascii_lowercase + string.digits
 
 # Bidirectional overrides and isolates make a name display as something it is not.
