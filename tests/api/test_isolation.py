@@ -141,3 +141,37 @@ def test_deleted_dataset_frees_its_name_at_once(client: httpx.Client) -> None:
     body: dict[str, Any] = status(client, again["id"])
     assert body["files"] == []
     assert_error(client.get(f"{BASE}/{ds['id']}/status"), 404, "dataset_not_found")
+
+
+def _request_for(method: str, path: str) -> dict[str, Any]:
+    """A small, otherwise valid request for a dataset-scoped operation."""
+    if path.endswith("/upload"):
+        return {"files": {"file": ("x.jpg", b"\xff\xd8\xff")}}
+    if path.endswith("/get-upload-endpoint"):
+        return {"json": {"filenameToByteSize": {"x.jpg": 10}}}
+    return {}
+
+
+def test_every_dataset_route_is_404_for_another_account(
+    client: httpx.Client, other_client: httpx.Client
+) -> None:
+    """Derived from the app's own OpenAPI document, so a new dataset-scoped endpoint is
+    covered without touching this test."""
+    ds = create(client)
+    upload(client, ds["id"], "a.jpg", JPEG)
+    upload(client, ds["id"], "a.txt", media.caption())
+    before = wait_final(client, ds["id"])
+    paths = client.get("/openapi.json").json()["paths"]
+    routes = [
+        (method.upper(), path)
+        for path, ops in paths.items()
+        if "{dataset_id}" in path
+        for method in ops
+        if method in ("get", "post", "put", "delete", "patch")
+    ]
+    assert len(routes) >= 7, routes  # status, upload, urls, delete, file get/delete, manifest
+    for method, path in routes:
+        concrete = path.replace("{dataset_id}", ds["id"]).replace("{filename}", "a.jpg")
+        r = other_client.request(method, concrete, **_request_for(method, path))
+        assert_error(r, 404, "dataset_not_found")
+    assert status(client, ds["id"]) == before  # nothing changed for the owner
