@@ -136,7 +136,12 @@ async def settle_and_verify(clients: list[Client]) -> tuple[int, list[str]]:
     for c in clients:
         deadline = time.monotonic() + 180
         while True:
-            body = (await c.http.get(f"{C.API}/{c.dataset}/status")).json()
+            r = await c.http.get(f"{C.API}/{c.dataset}/status")
+            if r.status_code != 200:
+                problems.append(f"{c.dataset}: status answered {r.status_code}: {r.text[:200]}")
+                body = {}
+                break
+            body = r.json()
             if body["status"] != "UPLOADING":
                 break
             if time.monotonic() > deadline:
