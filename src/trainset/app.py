@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from trainset import __version__
 from trainset.api import datasets, errors, files, health, uploads
+from trainset.api.metrics import Metrics
 from trainset.api.middleware import RateLimiter, RequestContext
 from trainset.config import Settings
 from trainset.db.migrate import upgrade
@@ -80,9 +81,11 @@ def create_app(settings: Settings, svc: Services | None = None) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(uploads.router)
     app.include_router(files.router)
+    app.state.metrics = Metrics()
     app.add_middleware(
         RequestContext,
         limiter=RateLimiter(settings.rate_limit) if settings.rate_limit else None,
         max_uploads=settings.max_concurrent_uploads,
+        metrics=app.state.metrics,
     )
     return app

@@ -22,6 +22,7 @@ import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trainset.api.errors import error_body
+from trainset.api.metrics import Metrics, route_of
 
 log = logging.getLogger("trainset.api")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -97,11 +98,17 @@ def _limit_key(scope: Scope) -> bytes:
 
 
 class RequestContext:
-    def __init__(self, app: ASGIApp, limiter: RateLimiter | None = None, max_uploads: int = 0):
+    def __init__(
+        self,
+        app: ASGIApp,
+        limiter: RateLimiter | None = None,
+        max_uploads: int = 0,
+        metrics: Metrics | None = None,
+    ):
         self.app = app
         self.limiter = limiter
         self.max_uploads = max_uploads
-        self.uploads = 0  # streaming uploads in progress in this process
+        self.metrics = metrics or Metrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -116,6 +123,17 @@ class RequestContext:
             rid = secrets.token_hex(8)
         scope.setdefault("state", {})["request_id"] = rid
         started = False
+        t0 = time.perf_counter()
+        answered = 500
+        raw_send = send
+
+        async def counted(message: Message) -> None:
+            nonlocal answered
+            if message["type"] == "http.response.start":
+                answered = int(message["status"])
+            await raw_send(message)
+
+        send = counted
 
         async def send_with_id(message: Message) -> None:
             nonlocal started
@@ -127,70 +145,75 @@ class RequestContext:
             await send(message)
 
         path = scope["path"]
-        if self.limiter is not None and not path.startswith(_UNLIMITED_PATHS):
-            wait = self.limiter.wait(_limit_key(scope), time.monotonic())
-            if wait > 0:
-                await _send_json(
-                    send,
-                    429,
-                    error_body(
-                        "rate_limited",
-                        f"Too many requests; at most {self.limiter.rate:g} per second. "
-                        "Retry after the time in Retry-After.",
-                    ),
-                    rid,
-                    retry_after=math.ceil(wait),
-                )
-                return
-        upload = scope["method"] in ("POST", "PUT") and _is_streaming(path)
-        if upload and self.max_uploads and self.uploads >= self.max_uploads:
-            await _send_json(
-                send,
-                503,
-                error_body(
-                    "overloaded",
-                    f"This server is receiving {self.uploads} uploads already; retry shortly.",
-                ),
-                rid,
-                retry_after=1,
-            )
-            return
-
-        receive_ = receive
-        if scope["method"] in ("POST", "PUT", "PATCH") and not _is_streaming(path):
-            # JSON bodies are small: read them here, whole, so an oversized one is a 413
-            # before the framework parses anything (it would turn a raised error into 400).
-            body = await _read_capped(receive, scope)
-            if body is None:
-                await _send_json(
-                    send,
-                    413,
-                    error_body(
-                        "request_too_large", f"The request body is over {MAX_JSON_BODY} bytes."
-                    ),
-                    rid,
-                )
-                return
-            receive_ = _replay(body, receive)
-
-        if upload:
-            self.uploads += 1
         try:
-            await self.app(scope, receive_, send_with_id)
-        except Exception:
-            log.exception("unhandled error on %s %s", scope["method"], scope["path"])
-            if not started:
+            if self.limiter is not None and not path.startswith(_UNLIMITED_PATHS):
+                wait = self.limiter.wait(_limit_key(scope), time.monotonic())
+                if wait > 0:
+                    await _send_json(
+                        send,
+                        429,
+                        error_body(
+                            "rate_limited",
+                            f"Too many requests; at most {self.limiter.rate:g} per second. "
+                            "Retry after the time in Retry-After.",
+                        ),
+                        rid,
+                        retry_after=math.ceil(wait),
+                    )
+                    return
+            upload = scope["method"] in ("POST", "PUT") and _is_streaming(path)
+            if upload and self.max_uploads and self.metrics.uploads >= self.max_uploads:
                 await _send_json(
                     send,
-                    500,
+                    503,
                     error_body(
-                        "internal_error", "Something went wrong on the server; it was logged."
+                        "overloaded",
+                        f"This server is receiving {self.metrics.uploads} uploads already; "
+                        "retry shortly.",
                     ),
                     rid,
+                    retry_after=1,
                 )
-        finally:
+                return
+
+            receive_ = receive
+            if scope["method"] in ("POST", "PUT", "PATCH") and not _is_streaming(path):
+                # JSON bodies are small: read them here, whole, so an oversized one is a 413
+                # before the framework parses anything (it would turn a raised error into 400).
+                body = await _read_capped(receive, scope)
+                if body is None:
+                    await _send_json(
+                        send,
+                        413,
+                        error_body(
+                            "request_too_large", f"The request body is over {MAX_JSON_BODY} bytes."
+                        ),
+                        rid,
+                    )
+                    return
+                receive_ = _replay(body, receive)
+
             if upload:
-                self.uploads -= 1
+                self.metrics.uploads += 1
+            try:
+                await self.app(scope, receive_, send_with_id)
+            except Exception:
+                log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+                if not started:
+                    await _send_json(
+                        send,
+                        500,
+                        error_body(
+                            "internal_error", "Something went wrong on the server; it was logged."
+                        ),
+                        rid,
+                    )
+            finally:
+                if upload:
+                    self.metrics.uploads -= 1
+        finally:
+            self.metrics.observe(scope["method"], route_of(path), answered,
+                                 time.perf_counter() - t0)  # fmt: skip
 
 
 async def _read_capped(receive: Receive, scope: Scope) -> bytes | None:
