@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 
 from tests.seaweed import SeaweedS3
+from tests.server import TrainsetServer
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 ALL = ("embedded", "scaled")
@@ -70,6 +71,12 @@ class Shape:
         # Several processes of one instance must sign alike (API processes are stateless).
         env["TRAINSET_SIGNING_SECRET"] = "shared-" + db
         return env
+
+    def server(self, **settings: str) -> TrainsetServer:
+        """A new, isolated server of this shape, to use as a context manager.
+        `settings` are TRAINSET_* names without the prefix: `server(workers="1")`."""
+        env = self.env() | {f"TRAINSET_{k.upper()}": v for k, v in settings.items()}
+        return TrainsetServer(env=env)
 
     def cleanup(self) -> None:
         for db in self.databases:

@@ -657,12 +657,7 @@ def test_signed_url_over_the_limit(client: httpx.Client) -> None:
 def big_server(shape: Shape) -> Iterator[TrainsetServer]:
     """A server of its own for the 150 MB transfers: no worker, so nothing else moves
     its memory while it is measured."""
-    env = {
-        **shape.env(),
-        "TRAINSET_WORKERS": "0",
-        "TRAINSET_SIGNED_UPLOAD_LIMIT": str(BIG_SIGNED_LIMIT),
-    }
-    with TrainsetServer(env=env) as srv:
+    with shape.server(workers="0", signed_upload_limit=str(BIG_SIGNED_LIMIT)) as srv:
         yield srv
 
 

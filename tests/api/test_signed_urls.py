@@ -322,8 +322,7 @@ def test_wrong_content_is_refused(shape: Shape, client: httpx.Client) -> None:
 
 @pytest.fixture(scope="module")
 def short_ttl(shape: Shape) -> Iterator[TrainsetServer]:
-    env = {**shape.env(), "TRAINSET_SIGNED_URL_TTL_SECONDS": "2", "TRAINSET_WORKERS": "1"}
-    with TrainsetServer(env=env) as srv:
+    with shape.server(signed_url_ttl_seconds="2", workers="1") as srv:
         yield srv
 
 

@@ -21,8 +21,7 @@ from tests.wire import BASE, create, signed_urls, sizes, status, upload, wait_fi
 def srv(shape: Shape) -> Iterator[TrainsetServer]:
     # A short upload lease: on the scaled shape a restarted process cannot tell a dead
     # process's upload from a live one's, so the lease running out is what ends it.
-    env = {**shape.env(), "TRAINSET_WORKERS": "1", "TRAINSET_UPLOAD_LEASE_SECONDS": "4"}
-    with TrainsetServer(env=env) as s:
+    with shape.server(workers="1", upload_lease_seconds="4") as s:
         yield s
 
 

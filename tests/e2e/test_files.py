@@ -138,8 +138,7 @@ def test_manifest(shape: Shape, client: httpx.Client) -> None:
 
 @pytest.fixture(scope="module")
 def short_grace(shape: Shape) -> Iterator[TrainsetServer]:
-    env = {**shape.env(), "TRAINSET_GC_GRACE_SECONDS": "3", "TRAINSET_WORKERS": "1"}
-    with TrainsetServer(env=env) as s:
+    with shape.server(gc_grace_seconds="3", workers="1") as s:
         yield s
 
 

@@ -17,8 +17,7 @@ from tests.wire import BASE, create, signed_urls, upload, wait_final
 
 @pytest.fixture(scope="module")
 def srv(shape: Shape) -> Iterator[TrainsetServer]:
-    env = {**shape.env(), "TRAINSET_GC_GRACE_SECONDS": "0", "TRAINSET_WORKERS": "1"}
-    with TrainsetServer(env=env) as s:
+    with shape.server(gc_grace_seconds="0", workers="1") as s:
         yield s
 
 

@@ -14,8 +14,7 @@ from tests.wire import BASE, assert_error, create, status, upload
 
 @pytest.fixture(scope="module")
 def srv(shape: Shape) -> Iterator[TrainsetServer]:
-    env = {**shape.env(), "TRAINSET_MAX_FILES_PER_DATASET": "3", "TRAINSET_WORKERS": "1"}
-    with TrainsetServer(env=env) as s:
+    with shape.server(max_files_per_dataset="3", workers="1") as s:
         yield s
 
 

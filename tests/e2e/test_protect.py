@@ -20,14 +20,7 @@ from tests.wire import BASE, assert_error, create, signed_urls, sizes, status, u
 
 @pytest.fixture(scope="module")
 def quota_srv(shape: Shape) -> Iterator[TrainsetServer]:
-    env = {
-        **shape.env(),
-        "TRAINSET_WORKERS": "1",
-        "TRAINSET_QUOTA_DATASETS": "2",
-        "TRAINSET_QUOTA_FILES": "4",
-        "TRAINSET_QUOTA_BYTES": "60000",
-    }
-    with TrainsetServer(env=env) as s:
+    with shape.server(workers="1", quota_datasets="2", quota_files="4", quota_bytes="60000") as s:
         yield s
 
 
@@ -72,8 +65,7 @@ def test_quotas(quota_srv: TrainsetServer) -> None:
 
 @pytest.fixture(scope="module")
 def limited_srv(shape: Shape) -> Iterator[TrainsetServer]:
-    env = {**shape.env(), "TRAINSET_WORKERS": "1", "TRAINSET_RATE_LIMIT": "5"}
-    with TrainsetServer(env=env) as s:
+    with shape.server(workers="1", rate_limit="5") as s:
         yield s
 
 
@@ -102,13 +94,7 @@ def test_rate_limit_per_token(limited_srv: TrainsetServer) -> None:
 
 @pytest.fixture(scope="module")
 def one_upload_srv(shape: Shape) -> Iterator[TrainsetServer]:
-    env = {
-        **shape.env(),
-        "TRAINSET_WORKERS": "1",
-        "TRAINSET_MAX_CONCURRENT_UPLOADS": "1",
-        "TRAINSET_READ_TIMEOUT_SECONDS": "30",
-    }
-    with TrainsetServer(env=env) as s:
+    with shape.server(workers="1", max_concurrent_uploads="1", read_timeout_seconds="30") as s:
         yield s
 
 

@@ -17,8 +17,7 @@ from tests.wire import BASE, create, status, upload, wait_final
 
 @pytest.fixture(scope="module")
 def srv(shape: Shape) -> Iterator[TrainsetServer]:
-    env = {**shape.env(), "TRAINSET_READ_TIMEOUT_SECONDS": "1", "TRAINSET_WORKERS": "1"}
-    with TrainsetServer(env=env) as s:
+    with shape.server(read_timeout_seconds="1", workers="1") as s:
         yield s
 
 
