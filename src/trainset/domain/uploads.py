@@ -624,6 +624,12 @@ async def expire_due(svc: Services, dataset_id: str | None = None) -> int:
 # --- presigned uploads straight to an object store (S3) ------------------------------
 
 
+# Presigned arrivals sealed (copied server-side) at once by one reconcile.
+SEALS_AT_ONCE = 8
+# The soonest a sealing copy's intent row may come due (see _complete_arrival).
+INTENT_MIN = timedelta(minutes=15)
+
+
 @dataclass(frozen=True, slots=True)
 class Arrival:
     """A presigned upload that may have reached the object store."""
@@ -686,8 +692,10 @@ def _record_arrival(
 async def _complete_arrival(svc: Services, u: Arrival) -> bool:
     grace = timedelta(seconds=svc.settings.gc_grace_seconds)
     key = svc.storage.new_key()
-    # Intent first: should this process die after the copy, the copy is garbage.
-    await svc.db.write(ds_service.add_garbage, [key], now() + grace)
+    # Intent first: should this process die after the copy, the copy is garbage. Never
+    # due before the copy and its record are long done, whatever the grace period (a
+    # due row could otherwise remove the copy between the copy and its record).
+    await svc.db.write(ds_service.add_garbage, [key], now() + max(grace, INTENT_MIN))
     blob = await svc.storage.seal(u.upload_key, u.size_bytes, key)
     if blob is None:
         return False
@@ -696,9 +704,6 @@ async def _complete_arrival(svc: Services, u: Arrival) -> bool:
         return False
     svc.jobs_queued.set()
     return True
-
-
-SEALS_AT_ONCE = 8
 
 
 async def reconcile(svc: Services, dataset_id: str | None = None, limit: int = 2000) -> int:
