@@ -166,3 +166,19 @@ async def test_unreachable_or_refusing_store_is_storage_unavailable(
     await w.write(b"abc")
     with pytest.raises(StorageUnavailable):
         await w.commit()
+
+
+def test_a_missing_bucket_is_not_a_missing_object() -> None:
+    """Shaped as AWS answers it (SeaweedFS creates buckets on first write, so this case
+    cannot be produced against it): a configuration error, a 503, never a 404 or 500."""
+    import botocore.exceptions
+
+    from trainset.storage.s3 import _is_missing, _translate
+
+    def err(code: str) -> botocore.exceptions.ClientError:
+        meta = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": 404}}
+        return botocore.exceptions.ClientError(meta, "PutObject")  # type: ignore[arg-type]
+
+    assert not _is_missing(err("NoSuchBucket"))
+    assert isinstance(_translate(err("NoSuchBucket")), StorageUnavailable)
+    assert _is_missing(err("NoSuchKey")) and _is_missing(err("NoSuchUpload"))

@@ -74,8 +74,12 @@ def _status(e: botocore.exceptions.ClientError) -> int:
 
 
 def _is_missing(e: Exception) -> bool:
-    return isinstance(e, botocore.exceptions.ClientError) and (
-        _code(e) in _MISSING or _status(e) == 404
+    """The object (or multipart upload) is not there; a missing bucket is not that, it
+    is a broken configuration (translated to StorageUnavailable like other failures)."""
+    return (
+        isinstance(e, botocore.exceptions.ClientError)
+        and _code(e) != "NoSuchBucket"
+        and (_code(e) in _MISSING or _status(e) == 404)
     )
 
 
