@@ -152,13 +152,3 @@ def blob_hashes(env: dict[str, str], data_dir: str) -> dict[str, str]:
     for name in stored_blob_names(env, data_dir):
         out[hashlib.sha256(Path(name).read_bytes()).hexdigest()] = name
     return out
-
-
-def garbage_due(env: dict[str, str]) -> dict[str, float]:
-    """Scaled: garbage entries (key -> unix time it is due) in the instance's database."""
-    import calendar
-
-    url = env["TRAINSET_DATABASE_URL"]
-    with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT blob_key, delete_after FROM garbage").fetchall()
-    return {k: float(calendar.timegm(t.timetuple())) for k, t in rows}

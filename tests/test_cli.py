@@ -62,6 +62,13 @@ def test_bad_configuration_stops_startup(tmp_path: Path) -> None:
     assert "TRAINSET_PORT" in r.stderr and "Traceback" not in r.stderr
     r = run("serve", data_dir=tmp_path, TRAINSET_STORAGE_URL="ftp://x")
     assert r.returncode != 0 and "TRAINSET_STORAGE_URL" in r.stderr
+    r = run("serve", data_dir=tmp_path, TRAINSET_STORAGE_URL="s3://")
+    assert r.returncode != 0 and "TRAINSET_STORAGE_URL" in r.stderr and "bucket" in r.stderr
+    # A presigned upload is sealed by one server-side copy, which S3 caps at 5 GiB.
+    r = run("serve", data_dir=tmp_path, TRAINSET_STORAGE_URL="s3://b/p",
+            TRAINSET_SIGNED_UPLOAD_LIMIT=str(6 * 1024**3))  # fmt: skip
+    assert r.returncode != 0 and "TRAINSET_SIGNED_UPLOAD_LIMIT" in r.stderr
+    assert "Traceback" not in r.stderr
 
 
 def _serve_until_ready(data_dir: Path) -> tuple[str, str]:

@@ -23,7 +23,7 @@ import pytest
 
 from tests import media, shapes
 from tests.seaweed import SeaweedS3
-from tests.server import TrainsetServer
+from tests.server import TrainsetServer, serve_command
 from tests.wire import BASE, assert_error, create, signed_urls, sizes, status, upload, wait_final
 
 pytestmark = pytest.mark.skipif(
@@ -42,12 +42,12 @@ class Worker:
     """A `trainset worker` process (checks only) with its own log."""
 
     def __init__(self, env: dict[str, str], log_dir: Path, concurrency: int = 1):
-        exe = Path(TrainsetServer(env=env).command[0])
+        exe = serve_command()[0]
         base = {k: v for k, v in os.environ.items() if not k.startswith("TRAINSET_")}
         self.log = log_dir / f"worker-{time.monotonic_ns()}.log"
         self._log_file = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [str(exe), "worker", "--concurrency", str(concurrency)],
+            [exe, "worker", "--concurrency", str(concurrency)],
             env={**base, **env, "PYTHONUNBUFFERED": "1"},
             stdout=self._log_file,
             stderr=subprocess.STDOUT,

@@ -31,7 +31,8 @@ async def test_write_commit_read_ranges(store: LocalStorage) -> None:
     assert b"".join([c async for c in store.read(key)]) == data
     assert b"".join([c async for c in store.read(key, 10, 2_000_000)]) == data[10:2_000_000]
     assert list(store.tmp.iterdir()) == []
-    async with store.local_copy(key) as path:
+    async with store.local_copy(key) as copy:
+        path = copy.path
         assert Path(path).read_bytes() == data  # noqa: ASYNC240 - a test, not the server
     await store.delete(key)
     await store.delete(key)  # missing is fine

@@ -80,7 +80,9 @@ async def test_multipart_write_is_invisible_until_commit(
     assert b"".join([c async for c in store.read(key)]) == data
     got = b"".join([c async for c in store.read(key, PART_SIZE - 5, PART_SIZE + 5)])
     assert got == data[PART_SIZE - 5 : PART_SIZE + 5]
-    async with store.local_copy(key) as path:
+    async with store.local_copy(key) as copy:
+        path = copy.path
+        assert copy.sha256 == hashlib.sha256(data).hexdigest()  # hashed on the way
         assert Path(path).read_bytes() == data  # noqa: ASYNC240 - a test, not the server
     assert not await asyncio.to_thread(Path(path).exists)
     assert _multipart_uploads(seaweed, store) == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from trainset.domain.accounts import Account, authenticate
@@ -39,3 +39,7 @@ Svc = Annotated[Services, Depends(services)]
 Caller = Annotated[Account, Depends(account)]
 # For the direct upload: the token is checked in the same transaction that starts it.
 BearerToken = Annotated[str, Depends(bearer)]
+
+# The query parameters of trainset's own signed URLs (uploads and downloads).
+UrlExpires = Annotated[str, Query(max_length=16, description="Unix expiry, signed")]
+UrlSignature = Annotated[str, Query(max_length=128, description="HMAC-SHA256, hex")]

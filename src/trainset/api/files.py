@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from starlette.responses import Response, StreamingResponse
 
 from trainset.api.datasets import ERRORS, DatasetId
-from trainset.api.deps import BearerToken, Svc
+from trainset.api.deps import BearerToken, Svc, UrlExpires, UrlSignature
 from trainset.api.responses import json_response
 from trainset.api.schemas import ErrorResponse
 from trainset.domain import files as file_service
@@ -120,8 +120,8 @@ async def signed_download(
     request: Request,
     svc: Svc,
     key: Annotated[str, Path(max_length=64)],
-    expires: Annotated[str, Query(max_length=16)],
-    signature: Annotated[str, Query(max_length=128)],
+    expires: UrlExpires,
+    signature: UrlSignature,
 ) -> Response:
     """A manifest's download URL (no bearer token: the URL is the credential)."""
     file_service.check_download(svc, key, expires, signature)

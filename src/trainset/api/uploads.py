@@ -6,12 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Request
 from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from trainset.api.datasets import ERRORS, DatasetId
-from trainset.api.deps import BearerToken, Caller, Svc
+from trainset.api.deps import BearerToken, Caller, Svc, UrlExpires, UrlSignature
 from trainset.api.multipart import FileData, FileStart, MultipartReader, boundary_of, events
 from trainset.api.responses import json_response
 from trainset.api.schemas import (
@@ -170,8 +170,8 @@ async def signed_put(
     request: Request,
     svc: Svc,
     upload_id: Annotated[str, Path(max_length=64)],
-    expires: Annotated[str, Query(max_length=16)],
-    signature: Annotated[str, Query(max_length=128)],
+    expires: UrlExpires,
+    signature: UrlSignature,
 ) -> Response:
     """A signed-URL PUT (no bearer token: the URL is the credential)."""
     declared = _content_length(request)

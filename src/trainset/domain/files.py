@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -127,12 +128,9 @@ async def manifest(svc: Services, token: str, dataset_id: str) -> dict[str, Any]
     """Every file of a READY dataset with size, sha256 and a short-lived download URL."""
     ds, refs = await svc.db.read(_manifest_rows, token, dataset_id)
     expires_at = download_expiry(svc)
-    return {
-        "id": ds.id,
-        "name": ds.name,
-        "status": READY,
-        "expires_at": wire_expiry(expires_at),
-        "files": [
+
+    def entries() -> list[dict[str, Any]]:
+        return [
             {
                 "filename": r.filename,
                 "size_bytes": r.size_bytes,
@@ -140,5 +138,14 @@ async def manifest(svc: Services, token: str, dataset_id: str) -> dict[str, Any]
                 "download_url": download_url(svc, r, expires_at),
             }
             for r in refs
-        ],
+        ]
+
+    # Signing is CPU work (a presigned GET costs botocore about 0.3 ms): a dataset of
+    # 10,000 files is signed in a thread, not on the event loop.
+    return {
+        "id": ds.id,
+        "name": ds.name,
+        "status": READY,
+        "expires_at": wire_expiry(expires_at),
+        "files": await asyncio.to_thread(entries),
     }

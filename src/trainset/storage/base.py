@@ -23,6 +23,15 @@ class BlobInfo:
     sha256: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class LocalCopy:
+    """A blob's bytes at a local path, for the duration of a check. `sha256` is set when
+    the bytes were hashed on the way there (a download), else None."""
+
+    path: str
+    sha256: str | None = None
+
+
 class BlobWriter(Protocol):
     """A streaming put. Either `commit()` or `abort()` must be called exactly once."""
 
@@ -64,8 +73,8 @@ class Storage(Protocol):
         """The bytes of [start, end) (end exclusive, None = to the end), streamed."""
         ...
 
-    def local_copy(self, key: str) -> AbstractAsyncContextManager[str]:
-        """A local filesystem path holding the blob's bytes for the duration (for checks)."""
+    def local_copy(self, key: str) -> AbstractAsyncContextManager[LocalCopy]:
+        """A local file holding the blob's bytes for the duration (for checks)."""
         ...
 
     def presign_put(

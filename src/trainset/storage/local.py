@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 
 from trainset.errors import InsufficientStorage, StorageUnavailable
-from trainset.storage.base import BlobInfo
+from trainset.storage.base import BlobInfo, LocalCopy
 
 _KEY = re.compile(r"^[0-9a-f]{32}$")
 _FLUSH_AT = 1 << 20
@@ -207,9 +207,9 @@ class LocalStorage:
             await asyncio.to_thread(f.close)
 
     @asynccontextmanager
-    async def local_copy(self, key: str) -> AsyncIterator[str]:
+    async def local_copy(self, key: str) -> AsyncIterator[LocalCopy]:
         # Blobs are immutable and only removed after a grace period: the path is stable.
-        yield str(self.path(key))
+        yield LocalCopy(str(self.path(key)))
 
     def presign_put(
         self, key: str, *, size: int, content_type: str, expires_at: datetime

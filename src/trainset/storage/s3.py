@@ -42,7 +42,7 @@ import botocore.exceptions
 from botocore.config import Config
 
 from trainset.errors import FileNotFound, StorageUnavailable
-from trainset.storage.base import BlobInfo
+from trainset.storage.base import BlobInfo, LocalCopy
 
 log = logging.getLogger("trainset.storage")
 T = TypeVar("T")
@@ -106,6 +106,11 @@ def _translate(e: Exception) -> Exception:
 # for dead (the client stalled longer than the upload lease).
 def _interrupted() -> StorageUnavailable:
     return StorageUnavailable("The upload was interrupted; send it again.", retry_after=1)
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 class ChunkReader(io.RawIOBase):
@@ -417,19 +422,31 @@ class S3Storage:
         finally:
             await self.run(body.close)
 
-    @asynccontextmanager
-    async def local_copy(self, key: str) -> AsyncIterator[str]:
-        # Decoders need a seekable file: the object is fetched once into a temp file
-        # (streamed, never whole in memory) and removed after the check.
+    def _spool(self) -> tuple[Any, str]:
         fd, path = tempfile.mkstemp(prefix="trainset-check-", dir=self.temp_dir)
+        return os.fdopen(fd, "wb"), path
+
+    @asynccontextmanager
+    async def local_copy(self, key: str) -> AsyncIterator[LocalCopy]:
+        # Decoders need a seekable file: the object is fetched once into a temp file
+        # (streamed, never whole in memory, hashed on the way) and removed after the
+        # check. All file work happens in the pool, never on the event loop.
+        f, path = await self.run(self._spool)
         try:
-            with os.fdopen(fd, "wb") as f:
+            sha = hashlib.sha256()
+
+            def put(chunk: bytes) -> None:
+                sha.update(chunk)
+                f.write(chunk)
+
+            try:
                 async for chunk in self.read(key):
-                    await self.run(f.write, chunk)
-            yield path
+                    await self.run(put, chunk)
+            finally:
+                await self.run(f.close)
+            yield LocalCopy(path, sha.hexdigest())
         finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
+            await self.run(partial(_unlink, path))
 
     def _expires_in(self, expires_at: datetime) -> int:
         left = expires_at.replace(tzinfo=UTC) - datetime.now(UTC)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
@@ -38,14 +37,6 @@ def _warm() -> None:
     """Import the decoders in each pool process before the first job arrives."""
     import av  # noqa: F401
     import PIL.Image  # noqa: F401
-
-
-def _sha256_of(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _give_up(job: queue.Job) -> queue.Outcome:
@@ -173,13 +164,12 @@ class CheckWorker:
         # Captions are a streamed UTF-8 read: a thread does it without the process
         # round trip. Decoders (images, videos) always run in the pool's processes.
         executor = None if ft is not None and ft.kind is Kind.CAPTION else self._pool
-        digest = None
-        async with self.svc.storage.local_copy(job.blob_key) as path:
-            fut = loop.run_in_executor(executor, check_file, path, job.filename)
-            if job.sha256 is None:  # arrived straight at the object store
-                digest = await asyncio.to_thread(_sha256_of, path)
+        async with self.svc.storage.local_copy(job.blob_key) as copy:
+            fut = loop.run_in_executor(executor, check_file, copy.path, job.filename)
             r = await asyncio.wait_for(fut, CHECK_TIMEOUT)
-        return queue.Outcome(job, r.ok, r.code, r.message, r.meta, digest)
+        # A file that arrived straight at the object store gets the sha256 its download
+        # computed (stored only where the file has none yet).
+        return queue.Outcome(job, r.ok, r.code, r.message, r.meta, copy.sha256)
 
     async def _write_results(self) -> None:
         while True:
