@@ -44,6 +44,7 @@ bench: install  ## side-by-side benchmarks (a few minutes)
 	$(BIN)/python bench/bench_cli.py
 	$(BIN)/python bench/bench_scaled.py
 	$(BIN)/python bench/bench_s3_clients.py
+	$(BIN)/python bench/bench_ui.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

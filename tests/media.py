@@ -233,3 +233,9 @@ def non_utf8_caption() -> bytes:
 
 def nul_caption() -> bytes:
     return b"a photo of\x00 a dog"
+
+
+def noise_png(w: int, h: int) -> bytes:
+    """An RGB PNG of pure noise: it does not compress, so it is about w * h * 3 bytes."""
+    im = Image.frombytes("RGB", (w, h), noise(f"noise {w}x{h}", w * h * 3))
+    return _save(im, "PNG", compress_level=1)

@@ -10,12 +10,13 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from trainset import __version__
-from trainset.api import datasets, errors, files, health, uploads
+from trainset.api import datasets, errors, files, gallery, health, uploads, web
 from trainset.api.metrics import Metrics
 from trainset.api.middleware import RateLimiter, RequestContext
 from trainset.config import Settings
 from trainset.db.migrate import upgrade
 from trainset.domain import accounts, maintenance
+from trainset.domain.clock import expiry
 from trainset.services import Services, build
 from trainset.worker.runner import CheckWorker
 
@@ -81,6 +82,12 @@ def create_app(settings: Settings, svc: Services | None = None) -> FastAPI:
     app.include_router(datasets.router)
     app.include_router(uploads.router)
     app.include_router(files.router)
+    app.include_router(gallery.router)
+    # Any presigned URL shows the object store's origin, which the UI's policy allows.
+    sample = services.storage.presign_get(
+        services.storage.new_key(), expires_at=expiry(60), filename="origin"
+    )
+    app.include_router(web.router(settings.base_url, sample))
     app.state.metrics = Metrics()
     app.add_middleware(
         RequestContext,

@@ -69,8 +69,8 @@ async def test_concurrent_claims_never_share_a_job(db: Database) -> None:
     for i in range(60):
         fid = str(uuid.uuid4())
         file_rows.append(
-            {"id": fid, "dataset_id": ds.id, "filename": f"f{i}.txt", "size_bytes": 1,
-             "sha256": "0" * 64, "blob_key": secrets.token_hex(16),
+            {"id": fid, "dataset_id": ds.id, "filename": f"f{i}.txt", "stem": f"f{i}",
+             "size_bytes": 1, "sha256": "0" * 64, "blob_key": secrets.token_hex(16),
              "content_type": "text/plain", "created_at": at, "check_state": "pending"}
         )  # fmt: skip
         job_rows.append(

@@ -97,7 +97,7 @@ def test_kill_during_direct_upload(srv: TrainsetServer) -> None:
     assert body["status"] == "READY", body
     assert sizes(body)["a.jpg"] == len(v1)
     _wait_for(lambda: _temp_files(srv) == [])  # scaled: once the lease ran out
-    assert _blob_count(srv) == 2  # v1 and its caption, nothing else
+    assert _blob_count(srv) == 3  # v1, its caption and its thumbnail; nothing else
 
 
 def test_kill_during_signed_put_then_retry_same_url(shape: Shape, srv: TrainsetServer) -> None:

@@ -37,6 +37,13 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def thumbnails(c: httpx.Client, ds: str) -> set[str]:
+    """sha256 of each thumbnail the dataset's gallery shows."""
+    page = c.get(f"{BASE}/{ds}/items").json()
+    urls = [m["thumbnail_url"] for it in page["items"] for m in it["media"]]
+    return {sha(httpx.get(u, follow_redirects=True).content) for u in urls if u}
+
+
 def test_replaced_and_deleted_blobs_are_collected(srv: TrainsetServer) -> None:
     c = srv.client()
     keep = create(c)["id"]
@@ -57,10 +64,11 @@ def test_replaced_and_deleted_blobs_are_collected(srv: TrainsetServer) -> None:
 
     assert c.delete(f"{BASE}/{ds}").status_code == 200
     wait_until(lambda: sha(v2) not in blobs(srv))
-    on_disk = blobs(srv)
-    # Everything the surviving dataset references is still there, and nothing else.
-    assert set(on_disk) == {sha(b) for b in kept}
     assert wait_final(c, keep)["status"] == "READY"
+    on_disk = blobs(srv)
+    # Everything the surviving dataset references is still there (its files and the
+    # thumbnail its check made), and nothing else.
+    assert set(on_disk) == {sha(b) for b in kept} | thumbnails(c, keep)
 
 
 def test_temp_files_are_not_blobs(srv: TrainsetServer) -> None:
@@ -89,3 +97,26 @@ def test_objects_put_to_urls_of_a_deleted_dataset_are_collected(shape: Shape) ->
 
         assert len(uploaded()) == 2  # nothing removes them while the URLs still work
         wait_until(lambda: uploaded() == [])
+
+
+def test_thumbnails_go_with_their_file_version(srv: TrainsetServer) -> None:
+    """A thumbnail is a derived blob: replaced or deleted with the version it shows."""
+    c = srv.client()
+    ds = create(c)["id"]
+
+    def thumb_sha() -> str:
+        (one,) = thumbnails(c, ds)
+        return one
+
+    upload(c, ds, "a.jpg", media.jpeg(303, 303))
+    upload(c, ds, "a.txt", media.caption("a"))
+    wait_final(c, ds)
+    first = thumb_sha()
+    assert first in blobs(srv)
+    upload(c, ds, "a.jpg", media.jpeg(313, 313))  # a new version, a new thumbnail
+    wait_final(c, ds)
+    second = thumb_sha()
+    assert second != first
+    wait_until(lambda: first not in blobs(srv))
+    assert c.delete(f"{BASE}/{ds}/files/a.jpg").status_code == 200
+    wait_until(lambda: second not in blobs(srv))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import pickle
 import tracemalloc
@@ -366,7 +367,9 @@ def test_packet_byte_budget(put: Writer, monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_good_caption(put: Writer) -> None:
     result = run(put, media.caption("a photo of a dog"), "a.txt")
-    assert result == CheckResult(True, None, None, {"chars": 16, "empty": False})
+    assert result == CheckResult(
+        True, None, None, {"chars": 16, "empty": False}, text="a photo of a dog"
+    )
 
 
 def test_caption_with_bom_and_unicode(put: Writer) -> None:
@@ -504,3 +507,56 @@ def test_check_file_in_a_process_pool(put: Writer) -> None:
         "invalid_caption",
         "invalid_file_content",
     ]
+
+
+# --- thumbnails and caption text (the gallery) -----------------------------------------
+
+
+def _thumb(result: CheckResult) -> Image.Image:
+    assert result.ok and result.thumbnail is not None
+    im = Image.open(io.BytesIO(result.thumbnail), formats=["WEBP"])
+    im.load()
+    return im
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "size"),
+    [
+        (media.jpeg(1000, 500), "a.jpg", (256, 128)),
+        (media.png(100, 80), "a.png", (100, 80)),  # never enlarged
+        (media.webp(300, 600), "a.webp", (128, 256)),
+        # EXIF orientation 6 (rotate 90): stored 400 wide, shown 400 tall.
+        (media.jpeg(400, 200, exif_orientation=6), "r.jpg", (128, 256)),
+    ],
+)
+def test_images_get_an_upright_thumbnail(put: Writer, data: bytes, name: str, size: Any) -> None:
+    assert _thumb(run(put, data, name)).size == size
+
+
+@pytest.mark.parametrize("mode", ["RGBA", "LA", "P", "I;16", "1", "CMYK"])
+def test_thumbnails_of_every_pixel_mode(put: Writer, mode: str) -> None:
+    im = Image.new("RGB", (300, 300), (200, 40, 90)).convert(mode)
+    fmt, name = ("JPEG", "m.jpg") if mode == "CMYK" else ("PNG", "m.png")
+    buf = io.BytesIO()
+    im.save(buf, fmt)
+    thumb = _thumb(run(put, buf.getvalue(), name))
+    assert thumb.size == (256, 256)
+    assert thumb.mode in ("RGB", "RGBA")
+
+
+def test_a_video_thumbnail_is_its_first_frame(put: Writer) -> None:
+    assert _thumb(run(put, media.video("webm", frames=3, w=320, h=160), "v.webm")).size == (
+        256,
+        128,
+    )
+
+
+def test_failed_files_get_no_thumbnail(put: Writer) -> None:
+    assert run(put, media.truncated_jpeg(), "t.jpg").thumbnail is None
+
+
+def test_caption_text_is_kept_only_when_short(put: Writer) -> None:
+    limit = checks.CAPTION_TEXT_MAX
+    assert run(put, b"x" * limit, "a.txt").text == "x" * limit
+    long = run(put, b"y" * (limit + 1), "b.txt")
+    assert long.ok and long.text is None and long.meta["chars"] == limit + 1

@@ -61,7 +61,7 @@ async def list_datasets(
     )
     return json_response(
         {
-            "datasets": [dataset_dict(d) for d in items],
+            "datasets": [dataset_dict(d, counts=True) for d in items],
             "has_more": cursor is not None,
             "next_cursor": cursor,
         }

@@ -52,6 +52,31 @@ async def _send_json(
 
 
 _UNLIMITED_PATHS = ("/healthz", "/readyz", "/metrics")
+# URLs that are their own credential (signed PUTs, signed downloads and thumbnails) may
+# be used from any origin, as an object store's would: no cookie or ambient credential
+# is involved, so answering CORS for them exposes nothing a URL holder lacks.
+_URL_CREDENTIAL_PREFIXES = (
+    "/prod/v1/trainers/uploads/",
+    "/prod/v1/trainers/blobs/",
+    "/prod/v1/trainers/thumbnails/",
+)
+_CORS_HEADERS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-expose-headers", b"ETag, Content-Range, X-Request-ID"),
+]
+
+
+async def _preflight(send: Send, rid: str) -> None:
+    headers = [
+        *_CORS_HEADERS,
+        (b"access-control-allow-methods", b"GET, HEAD, PUT"),
+        (b"access-control-allow-headers", b"Content-Type, Range"),
+        (b"access-control-max-age", b"600"),
+        (b"content-length", b"0"),
+        (b"x-request-id", rid.encode()),
+    ]
+    await send({"type": "http.response.start", "status": 204, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
 
 
 class RateLimiter:
@@ -123,6 +148,7 @@ class RequestContext:
             rid = secrets.token_hex(8)
         scope.setdefault("state", {})["request_id"] = rid
         started = False
+        cors = scope["path"].startswith(_URL_CREDENTIAL_PREFIXES)
         t0 = time.perf_counter()
         answered = 500
         raw_send = send
@@ -141,11 +167,16 @@ class RequestContext:
                 started = True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode()))
+                if cors:
+                    headers.extend(_CORS_HEADERS)
                 message["headers"] = headers
             await send(message)
 
         path = scope["path"]
         try:
+            if cors and scope["method"] == "OPTIONS":
+                await _preflight(send, rid)
+                return
             if self.limiter is not None and not path.startswith(_UNLIMITED_PATHS):
                 wait = self.limiter.wait(_limit_key(scope), time.monotonic())
                 if wait > 0:

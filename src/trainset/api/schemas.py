@@ -54,8 +54,14 @@ class DatasetOut(BaseModel):
     updated_at: str = Field(examples=["2026-01-31T10:20:30.143086"])
 
 
+class DatasetSummaryOut(DatasetOut):
+    # trainset's extra fields: completed files and their total size.
+    file_count: int = 0
+    total_bytes: int = 0
+
+
 class DatasetListOut(BaseModel):
-    datasets: list[DatasetOut]
+    datasets: list[DatasetSummaryOut]
     has_more: bool = False
     next_cursor: str | None = None
 
@@ -66,12 +72,10 @@ class FileOut(BaseModel):
     sha256: str | None = None
 
 
-class StatusOut(DatasetOut):
+class StatusOut(DatasetSummaryOut):
     files: list[FileOut]
     error: ErrorDetail | None = None
     warnings: list[dict[str, Any]] = []
-    file_count: int = 0
-    total_bytes: int = 0
 
 
 class UploadedFileOut(BaseModel):
@@ -101,14 +105,20 @@ class DeletedOut(BaseModel):
     deleted: Literal[True] = True
 
 
-def dataset_dict(ds: Dataset) -> dict[str, Any]:
-    return {
+def dataset_dict(ds: Dataset, *, counts: bool = False) -> dict[str, Any]:
+    """The reference's five fields; `counts` adds trainset's file count and size (the
+    list has them; create answers exactly as the reference does)."""
+    out: dict[str, Any] = {
         "id": ds.id,
         "name": ds.name,
         "status": ds.status,
         "created_at": wire(ds.created_at),
         "updated_at": wire(ds.updated_at),
     }
+    if counts:
+        out["file_count"] = ds.file_count
+        out["total_bytes"] = ds.total_bytes
+    return out
 
 
 def status_dict(ds: Dataset, files: list[tuple[str, int, str | None]]) -> dict[str, Any]:

@@ -90,8 +90,17 @@ files = Table(
     Column("check_meta", JSON, nullable=True),
     # The upload (direct attempt or signed URL) this version came from.
     Column("upload_id", String(36), nullable=True),
+    # The name before the last dot: an image or video and its caption share it, and the
+    # UI's gallery pages through a dataset by it.
+    Column("stem", String(1024), nullable=False),
+    # A 256 px WebP made by the content check (images, and a video's first frame): a
+    # derived blob that goes to garbage with the version it was made from.
+    Column("thumb_key", String(256), nullable=True, index=True),
+    # A caption's text, kept by its check when short enough to show and edit in place.
+    Column("caption_text", Text, nullable=True),
     UniqueConstraint("dataset_id", "filename"),
     Index("ix_files_dataset_check", "dataset_id", "check_state"),
+    Index("ix_files_dataset_stem", "dataset_id", "stem"),
 )
 
 # Uploads in flight and signed URLs. A direct upload holds a `receiving` row while its

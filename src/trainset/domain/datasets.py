@@ -91,7 +91,7 @@ async def create(
     return ds
 
 
-_SUMMARY = _COLS[:5]
+_SUMMARY = (*_COLS[:5], datasets.c.file_count, datasets.c.total_bytes)
 
 # Hot-path statements are built once: SQLAlchemy then reuses their cache keys and
 # compiled forms instead of rebuilding them on every request.
@@ -211,7 +211,10 @@ async def list_datasets(
 
     def run(conn: Connection) -> list[Dataset]:
         account = check_token(conn, token)
-        return [Dataset(*r) for r in conn.execute(q, {"account_id": account.id})]
+        return [
+            Dataset(*r[:5], file_count=r.file_count, total_bytes=r.total_bytes)
+            for r in conn.execute(q, {"account_id": account.id})
+        ]
 
     items = await db.read(run)
     if limit is not None and len(items) > limit:
@@ -224,7 +227,13 @@ def _remove(conn: Connection, account: Account, dataset_id: str, grace_seconds: 
     ds = fetch(conn, account, dataset_id)
     at = now()
     grace = timedelta(seconds=grace_seconds)
-    keys = list(conn.execute(select(files.c.blob_key).where(files.c.dataset_id == ds.id)).scalars())
+    keys = [
+        k
+        for r in conn.execute(
+            select(files.c.blob_key, files.c.thumb_key).where(files.c.dataset_id == ds.id)
+        )
+        for k in blobs_of(r)
+    ]
     # Streaming attempts hold blob keys; signed URLs name upload objects, which a
     # presigned PUT can still create until the URL expires: those go after that.
     late: list[tuple[str, datetime]] = []
@@ -250,6 +259,11 @@ def _remove(conn: Connection, account: Account, dataset_id: str, grace_seconds: 
 async def remove(db: Database, account: Account, dataset_id: str, grace_seconds: int) -> Dataset:
     """Delete the dataset and its rows now; its blobs go to garbage for later removal."""
     return await db.write(_remove, account, dataset_id, grace_seconds)
+
+
+def blobs_of(row: Any) -> list[str]:
+    """The blobs a file row owns: its bytes, and its thumbnail when one was made."""
+    return [row.blob_key, row.thumb_key] if row.thumb_key else [row.blob_key]
 
 
 def add_garbage(conn: Connection, keys: list[str], delete_after: datetime) -> None:

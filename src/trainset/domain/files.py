@@ -55,10 +55,13 @@ async def find(svc: Services, token: str, dataset_id: str, filename: str) -> Fil
 def _remove(conn: Connection, token: str, dataset_id: str, filename: str, grace: int) -> FileRef:
     ref = _find(conn, token, dataset_id, filename)
     at = now()
-    file_id = conn.execute(
-        select(files.c.id).where(files.c.dataset_id == ref.dataset_id, files.c.filename == filename)
-    ).scalar_one()
-    ds_service.add_garbage(conn, [ref.blob_key], at + timedelta(seconds=grace))
+    row = conn.execute(
+        select(files.c.id, files.c.blob_key, files.c.thumb_key).where(
+            files.c.dataset_id == ref.dataset_id, files.c.filename == filename
+        )
+    ).one()
+    file_id = row.id
+    ds_service.add_garbage(conn, ds_service.blobs_of(row), at + timedelta(seconds=grace))
     conn.execute(delete(jobs).where(jobs.c.file_id == file_id))
     conn.execute(delete(files).where(files.c.id == file_id))
     conn.execute(

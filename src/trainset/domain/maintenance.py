@@ -100,6 +100,9 @@ def _due_garbage(conn: Connection, batch: int) -> list[str]:
     # Belt and braces: a key some file still references is never removed. (Keys are
     # never reused, so this finds nothing unless a bug scheduled a live blob.)
     live = set(conn.execute(select(files.c.blob_key).where(files.c.blob_key.in_(keys))).scalars())
+    live.update(
+        conn.execute(select(files.c.thumb_key).where(files.c.thumb_key.in_(keys))).scalars()
+    )
     if live:
         log.error("garbage names %d blobs still referenced; keeping them", len(live))
         conn.execute(delete(garbage).where(garbage.c.blob_key.in_(live)))

@@ -32,7 +32,7 @@ from trainset.db.tables import datasets, files, garbage, jobs, uploads
 from trainset.domain import datasets as ds_service
 from trainset.domain.accounts import Account, check_token
 from trainset.domain.clock import expiry, now, wire_expiry
-from trainset.domain.filetypes import BY_EXT, extension
+from trainset.domain.filetypes import BY_EXT, base_name, extension
 from trainset.domain.lifecycle import PENDING, RECEIVING, due_urls, mark_uploading, refresh
 from trainset.domain.names import check_filename
 from trainset.domain.quotas import Quotas, check_files_and_bytes
@@ -121,7 +121,7 @@ _CLOSE_ATTEMPT = (
 )
 _DATASET_ALIVE = select(datasets.c.id).where(datasets.c.id == bindparam("ds_id"))
 _UPLOAD_STATE = select(uploads.c.state).where(uploads.c.id == bindparam("upload_id"))
-_CURRENT_FILE = select(files.c.id, files.c.blob_key, files.c.size_bytes).where(
+_CURRENT_FILE = select(files.c.id, files.c.blob_key, files.c.thumb_key, files.c.size_bytes).where(
     files.c.dataset_id == bindparam("ds_id"), files.c.filename == bindparam("filename")
 )
 _SIGNED_DONE = (
@@ -266,7 +266,7 @@ def _record_file(
     old = conn.execute(_CURRENT_FILE, {"ds_id": ds_id, "filename": filename}).first()
     count_delta, bytes_delta = 1, blob.size
     if old is not None:
-        ds_service.add_garbage(conn, [old.blob_key], at + grace)
+        ds_service.add_garbage(conn, ds_service.blobs_of(old), at + grace)
         conn.execute(delete(jobs).where(jobs.c.file_id == old.id))
         conn.execute(delete(files).where(files.c.id == old.id))
         count_delta, bytes_delta = 0, blob.size - old.size_bytes
@@ -277,6 +277,7 @@ def _record_file(
             "id": file_id,
             "dataset_id": ds_id,
             "filename": filename,
+            "stem": base_name(filename),
             "size_bytes": blob.size,
             "sha256": blob.sha256,
             "blob_key": blob.key,

@@ -24,6 +24,7 @@ rather than turned into a verdict.
 from __future__ import annotations
 
 import codecs
+import io
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from typing import IO, Final
 import av
 from av.container import InputContainer
 from av.video.stream import VideoStream
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from trainset.domain.filetypes import FileType, Kind, extension, file_type
 from trainset.domain.sniff import SNIFF_BYTES, expected_content, sniff_matches
@@ -57,6 +58,13 @@ VIDEO_TIMEOUT: Final = (30.0, 30.0)
 
 ORIENTATION_TAG: Final = 0x0112
 
+# Gallery thumbnails: the longest side, and the WebP quality (about 6-15 KB each).
+THUMB_PX: Final = 256
+THUMB_QUALITY: Final = 75
+# A caption's text is kept for the gallery when it has at most this many characters
+# (trainers' captions are a few hundred); a longer one is still checked in full.
+CAPTION_TEXT_MAX: Final = 16 * 1024
+
 # The one FFmpeg demuxer tried for each video extension (same container family).
 _DEMUXERS: Final[dict[str, str]] = {
     ".mp4": "mov",
@@ -80,16 +88,40 @@ class CheckResult:
     `exif_rotated`; videos `width`, `height`, `codec`, `container`, `duration`
     (seconds or None), `frames` (or None), `fps` (or None); captions `chars`, `empty`.
     Failures may carry partial facts (e.g. `pixels` and `limit` for image_too_large).
+
+    A passing image or video also carries `thumbnail`, a small WebP of it (upright, as
+    EXIF says), made from the pixels the check decoded anyway; a caption carries its
+    `text` when it is short enough for the gallery (`CAPTION_TEXT_MAX`).
     """
 
     ok: bool
     code: str | None
     message: str | None
     meta: dict[str, object] = field(default_factory=dict)
+    thumbnail: bytes | None = None
+    text: str | None = None
 
 
-def _passed(meta: dict[str, object]) -> CheckResult:
-    return CheckResult(ok=True, code=None, message=None, meta=meta)
+def _passed(
+    meta: dict[str, object], thumbnail: bytes | None = None, text: str | None = None
+) -> CheckResult:
+    return CheckResult(ok=True, code=None, message=None, meta=meta, thumbnail=thumbnail, text=text)
+
+
+def thumbnail(im: Image.Image) -> bytes | None:
+    """A WebP of at most THUMB_PX on its longest side, turned upright by its EXIF
+    orientation. None when it cannot be made: a thumbnail is never worth failing a
+    file that decoded."""
+    try:
+        im = ImageOps.exif_transpose(im)
+        if im.mode not in ("RGB", "RGBA"):
+            im = im.convert("RGBA" if "A" in im.getbands() or "transparency" in im.info else "RGB")
+        im.thumbnail((THUMB_PX, THUMB_PX), Image.Resampling.LANCZOS, reducing_gap=2.0)
+        out = io.BytesIO()
+        im.save(out, "WEBP", quality=THUMB_QUALITY, method=4)
+        return out.getvalue()
+    except Exception:
+        return None
 
 
 def _failed(code: str, message: str, meta: dict[str, object] | None = None) -> CheckResult:
@@ -158,6 +190,7 @@ def _check_image(f: IO[bytes], path: str, filename: str, ft: FileType) -> CheckR
                     "frames": getattr(im, "n_frames", 1),
                 }
                 meta.update(_orientation(im))
+                thumb = thumbnail(im)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         return _too_large(filename, exc)
     except UnidentifiedImageError:
@@ -176,7 +209,7 @@ def _check_image(f: IO[bytes], path: str, filename: str, ft: FileType) -> CheckR
             "it is damaged or truncated, so export or upload it again.",
             {"error": reason},
         )
-    return _passed(meta)
+    return _passed(meta, thumb)
 
 
 def _orientation(im: Image.Image) -> dict[str, object]:
@@ -298,7 +331,11 @@ def _first_frame(container: InputContainer, path: str, filename: str) -> CheckRe
         frames=stream.frames or None,
         fps=float(stream.average_rate) if stream.average_rate else None,
     )
-    return _passed(meta)
+    try:
+        poster = thumbnail(frame.to_image())  # type: ignore[no-untyped-call]
+    except Exception:  # a pixel format PyAV cannot convert: no poster, the video is fine
+        poster = None
+    return _passed(meta, poster)
 
 
 def _duration(container: InputContainer, stream: VideoStream) -> float | None:
@@ -318,6 +355,7 @@ def _check_caption(f: IO[bytes], filename: str) -> CheckResult:
     chars = 0
     blank = True
     first_text = True
+    kept: list[str] | None = []  # the text, until it grows past CAPTION_TEXT_MAX
 
     def not_utf8(at: int) -> CheckResult:
         return _failed(
@@ -353,7 +391,13 @@ def _check_caption(f: IO[bytes], filename: str) -> CheckResult:
             first_text = False
             text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark is fine
         chars += len(text)
+        if kept is not None:
+            kept.append(text)
+            if chars > CAPTION_TEXT_MAX:
+                kept = None
         if blank and text and not text.isspace():
             blank = False
         offset += len(chunk)
-    return _passed({"chars": chars, "empty": blank})
+    return _passed(
+        {"chars": chars, "empty": blank}, text="".join(kept) if kept is not None else None
+    )

@@ -16,6 +16,7 @@ from sqlalchemy import JSON, Connection, bindparam, delete, func, or_, select, u
 from trainset.db.engine import Database
 from trainset.db.tables import files, jobs
 from trainset.domain.clock import now
+from trainset.domain.datasets import add_garbage
 from trainset.domain.lifecycle import refresh
 
 LEASE = timedelta(seconds=60)
@@ -103,6 +104,8 @@ class Outcome:
     message: str | None
     meta: dict[str, Any]
     sha256: str | None = None  # computed by the check when the job had none
+    thumb_key: str | None = None  # the thumbnail blob the check stored
+    text: str | None = None  # a caption's text, when short enough to keep
 
 
 _DELETE_JOB = delete(jobs).where(jobs.c.id == bindparam("job_id"))
@@ -115,13 +118,29 @@ _STORE_RESULT = (
         check_message=bindparam("message"),
         check_meta=bindparam("meta", type_=JSON),
         sha256=func.coalesce(files.c.sha256, bindparam("sha")),
+        thumb_key=bindparam("thumb"),
+        caption_text=bindparam("text"),
     )
 )
 
 
-def _complete(conn: Connection, outcomes: list[Outcome]) -> None:
+def _complete(conn: Connection, outcomes: list[Outcome], grace: timedelta) -> None:
     # One executemany per statement for the whole batch, then one status refresh per
     # dataset (a result for a file replaced meanwhile updates nothing: its row is gone).
+    at = now()
+    thumbs = {o.job.file_id: o.thumb_key for o in outcomes if o.thumb_key}
+    if thumbs:
+        # A thumbnail of a version replaced or deleted meanwhile is nobody's: garbage.
+        waiting = set(
+            conn.execute(
+                select(files.c.id).where(
+                    files.c.id.in_(list(thumbs)), files.c.check_state == "pending"
+                )
+            ).scalars()
+        )
+        unowned = [k for fid, k in thumbs.items() if fid not in waiting]
+        if unowned:
+            add_garbage(conn, unowned, at + grace)
     conn.execute(_DELETE_JOB, [{"job_id": o.job.id} for o in outcomes])
     conn.execute(
         _STORE_RESULT,
@@ -133,18 +152,20 @@ def _complete(conn: Connection, outcomes: list[Outcome]) -> None:
                 "message": o.message,
                 "meta": o.meta,
                 "sha": o.sha256,
+                "thumb": o.thumb_key,
+                "text": o.text,
             }
             for o in outcomes
         ],
     )
-    at = now()
     for ds_id in {o.job.dataset_id for o in outcomes}:
         refresh(conn, ds_id, at, touched=False)
 
 
-async def complete(db: Database, outcomes: list[Outcome]) -> None:
-    """Store results on their file versions and refresh each dataset, in one transaction."""
-    await db.write(_complete, outcomes)
+async def complete(db: Database, outcomes: list[Outcome], grace: timedelta = timedelta(0)) -> None:
+    """Store results on their file versions and refresh each dataset, in one transaction.
+    A thumbnail whose file is gone goes to garbage after `grace`."""
+    await db.write(_complete, outcomes, grace)
 
 
 def _release(conn: Connection, job_id: str, refund: bool) -> None:

@@ -65,6 +65,7 @@ class CheckWorker:
         # a long check is never taken over, and a dead worker's jobs free up quickly.
         self._held: set[str] = set()
         self.lease = timedelta(seconds=svc.settings.check_lease_seconds)
+        self.grace = timedelta(seconds=svc.settings.gc_grace_seconds)
 
     def _new_pool(self) -> ProcessPoolExecutor:
         # spawn: forking a process that runs threads and an event loop is unsafe.
@@ -167,9 +168,30 @@ class CheckWorker:
         async with self.svc.storage.local_copy(job.blob_key) as copy:
             fut = loop.run_in_executor(executor, check_file, copy.path, job.filename)
             r = await asyncio.wait_for(fut, CHECK_TIMEOUT)
+        thumb_key = await self._store_thumbnail(job, r.thumbnail) if r.thumbnail else None
         # A file that arrived straight at the object store gets the sha256 its download
         # computed (stored only where the file has none yet).
-        return queue.Outcome(job, r.ok, r.code, r.message, r.meta, copy.sha256)
+        return queue.Outcome(
+            job, r.ok, r.code, r.message, r.meta, copy.sha256, thumb_key=thumb_key, text=r.text
+        )
+
+    async def _store_thumbnail(self, job: queue.Job, data: bytes) -> str | None:
+        """Keep a check's thumbnail as a derived blob; None if it cannot be stored (the
+        verdict matters more than a picture of it: the gallery shows a placeholder)."""
+        storage = self.svc.storage
+        key = storage.new_key()
+        try:
+            writer = await storage.writer(key)
+            try:
+                await writer.write(data)
+                await writer.commit()
+            except BaseException:
+                await writer.abort()
+                raise
+        except Exception:
+            log.warning("storing the thumbnail of %s failed", job.file_id, exc_info=True)
+            return None
+        return key
 
     async def _write_results(self) -> None:
         while True:
@@ -178,7 +200,7 @@ class CheckWorker:
                 batch.append(self._results.get_nowait())
             for attempt in range(STORE_TRIES):
                 try:
-                    await queue.complete(self.svc.db, batch)
+                    await queue.complete(self.svc.db, batch, self.grace)
                     break
                 except Exception:
                     # E.g. the database restarting: the verdicts are kept and stored
