@@ -17,6 +17,7 @@ Goal (issue 5): the 2,000-image dataset within 1.5x of the 20-image one.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import statistics
 import sys
@@ -58,10 +59,14 @@ WAIT_FOR_GALLERY = """() => new Promise((resolve) => {
 
 
 def picture(i: int) -> bytes:
-    """A distinct 384 px JPEG per index (no duplicate_content warnings)."""
-    im = Image.linear_gradient("L").resize((384, 384)).convert("RGB")
-    im = Image.merge("RGB", [im.getchannel(0).point(lambda v, k=k: (v + 37 * i * k) % 256)
+    """A distinct 384 px JPEG per index (so no duplicate_content warnings): a gradient
+    tinted by the index, with a block of noise seeded by it."""
+    grad = Image.linear_gradient("L").resize((384, 384))
+    im = Image.merge("RGB", [grad.point(lambda v, k=k: (v + 37 * i * k) % 256)
                              for k in (1, 2, 3)])  # fmt: skip
+    im.paste(
+        Image.frombytes("RGB", (48, 48), hashlib.shake_256(b"%d" % i).digest(48 * 48 * 3)), (16, 16)
+    )
     buf = io.BytesIO()
     im.save(buf, "JPEG", quality=85)
     return buf.getvalue()
@@ -93,8 +98,8 @@ def seed(srv: C.TrainsetServer, name: str, count: int) -> str:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name} still UPLOADING")
             time.sleep(0.5)
-    if st["status"] != "READY":
-        raise RuntimeError(f"{name} is {st['status']}: {st.get('error')}")
+    if st["status"] != "READY" or st["warnings"]:
+        raise RuntimeError(f"{name} is {st['status']}: {st.get('error')} {st['warnings'][:3]}")
     return ds
 
 

@@ -123,6 +123,15 @@ def test_story_from_sign_in_to_ready(
         page.wait_for_function(
             "(el) => el.complete && el.naturalWidth > 0", arg=img.element_handle()
         )
+    # Each picture fits its square, whatever its shape (anna is a portrait).
+    assert page.evaluate(
+        """() => {
+          const img = document.querySelector('article[data-stem="anna"] .thumb img');
+          const box = img.parentElement.getBoundingClientRect();
+          const r = img.getBoundingClientRect();
+          return r.height <= box.height + 1 && r.width <= box.width + 1;
+        }"""
+    )
     assert signed_puts, "the large file did not go by signed URL"
     assert len(page.locator(".queue li.done").all()) == 9
     page.screenshot(path=shots / "03-failed-with-reason.png", full_page=True)
@@ -243,6 +252,30 @@ def test_every_control_is_labelled_and_reachable(page: Any, ui_server: TrainsetS
     page.keyboard.type("typed with the keyboard")
     page.keyboard.press("Control+Enter")
     expect(page.locator(".ds-head .badge")).to_have_text("READY", timeout=30_000)
+
+
+def test_a_whole_folder_through_the_folder_picker(
+    page: Any, ui_server: TrainsetServer, shots: Path, tmp_path: Path
+) -> None:
+    """A folder (with a subfolder and a hidden file, as a camera export has) goes up
+    flat: every image and caption, nothing hidden."""
+    folder = tmp_path / "shoot"
+    (folder / "day2").mkdir(parents=True)
+    for i, where in enumerate([folder, folder, folder / "day2"]):
+        (where / f"f{i}.jpg").write_bytes(media.jpeg(300 + i, 300))
+        (where / f"f{i}.txt").write_text(f"frame {i}")
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")
+    sign_in(page, ui_server)
+    page.get_by_label("New dataset").fill("folder_pick")
+    page.get_by_role("button", name="Create dataset").click()
+    expect(page.get_by_role("heading", name="folder_pick")).to_be_visible()
+    page.locator("#pick-folder").set_input_files(str(folder))
+    expect(page.locator(".ds-head .badge")).to_have_text("READY", timeout=60_000)
+    expect(page.locator("article.card")).to_have_count(3)
+    ds_id = page.url.rsplit("/", 1)[-1]
+    names = sorted(f["filename"] for f in status_of(ui_server, ds_id)["files"])
+    assert names == ["f0.jpg", "f0.txt", "f1.jpg", "f1.txt", "f2.jpg", "f2.txt"]
+    page.screenshot(path=shots / "11-folder-uploaded.png", full_page=True)
 
 
 def test_a_revoked_token_signs_out(page: Any, ui_server: TrainsetServer) -> None:

@@ -62,8 +62,11 @@ class ItemPageOut(BaseModel):
     updated_at: str
     file_count: int
     total_bytes: int
+    # The first 100 failures (error.details) and warnings; the counts are of all.
     error: ErrorDetail | None = None
+    problem_count: int = 0
     warnings: list[dict[str, Any]] = []
+    warning_count: int = 0
     items: list[ItemOut]
     has_more: bool
     next_cursor: str | None = None

@@ -33,6 +33,10 @@ from trainset.services import Services
 # Thumbnail URLs are signed for whole windows of this many seconds, so the same
 # thumbnail keeps the same URL for a while and the browser's cache answers reloads.
 THUMB_WINDOW = 600
+# The page carries the first this-many failures and warnings of the whole dataset (and
+# their counts): enough to show why it is not ready, without a first page that grows
+# with the dataset. GET …/status has them all.
+SUMMARY_LIMIT = 100
 _EPOCH = datetime(1970, 1, 1)
 _COLS = (
     files.c.stem,
@@ -153,8 +157,11 @@ async def page(
     stem_after = decode_cursor(after) if after else None
     p = await svc.db.read(_page, token, dataset_id, limit, stem_after)
     ds = p.dataset
-    failures = _by_filename((ds.error or {}).get("details") if ds.status == "FAILED" else None)
-    warnings = _by_filename(ds.warnings)
+    error = ds.error if ds.status == "FAILED" else None
+    details: list[dict[str, Any]] = (error or {}).get("details") or []
+    all_warnings = ds.warnings or []
+    failures = _by_filename(details)
+    warnings = _by_filename(all_warnings)
     expires = thumb_expiry(svc.settings.signed_url_ttl_seconds)
 
     def build() -> list[dict[str, Any]]:
@@ -181,8 +188,10 @@ async def page(
         "file_count": ds.file_count,
         "total_bytes": ds.total_bytes,
         # Why the dataset is not READY, whichever pages the failing files are on.
-        "error": ds.error if ds.status == "FAILED" else None,
-        "warnings": ds.warnings or [],
+        "error": {**error, "details": details[:SUMMARY_LIMIT]} if error else None,
+        "problem_count": len(details),
+        "warnings": all_warnings[:SUMMARY_LIMIT],
+        "warning_count": len(all_warnings),
         "items": items,
         "has_more": p.next_stem is not None,
         "next_cursor": encode_cursor(p.next_stem) if p.next_stem is not None else None,

@@ -359,26 +359,30 @@ function datasetView(id) {
 
   function renderProblems(ds) {
     const details = (ds.error && ds.error.details) || [];
+    const more = (n, shown) => (n > shown ? h("p", { class: "muted",
+      text: `…and ${(n - shown).toLocaleString()} more; each is also marked in the gallery below.` }) : "");
     problems.hidden = !details.length;
     if (details.length) {
       problems.replaceChildren(
         h("h2", { id: "problems-title", text: `Why ${ds.name} is not ready` }),
         h("p", { text: ds.error.message }),
-        h("ul", {}, details.slice(0, 500).map((d) => h("li", { "data-filename": d.filename || "" },
+        h("ul", {}, details.map((d) => h("li", { "data-filename": d.filename || "" },
           h("div", {}, d.filename ? h("strong", { text: d.filename }) : null, " ",
             h("span", { class: "code", text: d.code })),
           h("div", { text: d.message }),
           fixFor(d)))),
-        details.length > 500 ? h("p", { text: `…and ${details.length - 500} more.` }) : "");
+        more(ds.problem_count, details.length));
     }
     const warns = ds.warnings || [];
+    const count = ds.warning_count || warns.length;
     warnings.hidden = !warns.length;
     if (warns.length) {
       warnings.replaceChildren(h("details", {},
-        h("summary", { text: `${warns.length} warning${warns.length === 1 ? "" : "s"} (they do not block READY)` }),
-        h("ul", {}, warns.slice(0, 500).map((w) => h("li", {},
+        h("summary", { text: `${count.toLocaleString()} warning${count === 1 ? "" : "s"} (they do not block READY)` }),
+        h("ul", {}, warns.map((w) => h("li", {},
           h("div", {}, w.filename ? h("strong", { text: w.filename }) : null, " ", h("span", { class: "code", text: w.code })),
-          h("div", { text: w.message }))))));
+          h("div", { text: w.message })))),
+        more(count, warns.length)));
     }
   }
 
