@@ -98,6 +98,21 @@ def pixel_bomb_jpeg(w: int = 60_000, h: int = 60_000) -> bytes:
     return bytes(data)
 
 
+def pixel_bomb_webp(w: int = 16_383, h: int = 16_383) -> bytes:
+    """A 38-byte lossless WebP of one colour whose VP8L header is patched to claim
+    w x h pixels. It is a real bomb: every pixel costs zero bits, so a decoder given
+    no limit fills w * h * 4 bytes (16383^2: 4 GB of RSS, 30 s of CPU, measured)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (1, 1), (10, 20, 30)).save(buf, "WEBP", lossless=True)
+    data = bytearray(buf.getvalue())
+    head = data.find(b"VP8L") + 8  # after the chunk tag and its size
+    assert data[head] == 0x2F  # the VP8L signature byte
+    bits = int.from_bytes(data[head + 1 : head + 5], "little")
+    bits = (bits & ~((1 << 28) - 1)) | (w - 1) | ((h - 1) << 14)  # 14 bits each, minus one
+    data[head + 1 : head + 5] = bits.to_bytes(4, "little")
+    return bytes(data)
+
+
 # --- videos ---------------------------------------------------------------------------
 
 VIDEO_FORMATS = ("mp4", "m4v", "mov", "webm", "mkv", "avi")

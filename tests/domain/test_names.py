@@ -72,3 +72,15 @@ def test_signer_round_trip_and_tamper() -> None:
         Signer(b"other-key-000000").verify("u1", "1000", sig)
     with pytest.raises(SignatureInvalid):  # an upload signature is no download signature
         s.verify("u1", "1000", sig, "download")
+
+
+@pytest.mark.parametrize("name", ["CON.jpg", "con.txt", "Nul.png", "aux.tar.txt", "COM1.mp4",
+                                  "lpt9.webp", "prn .txt"])  # fmt: skip
+def test_windows_device_names_are_refused(name: str) -> None:
+    with pytest.raises(InvalidFilename, match="reserves"):
+        check_filename(name)
+
+
+@pytest.mark.parametrize("name", ["CONFIG.jpg", "con1.jpg", "com0.png", "console.txt", "nulls.txt"])
+def test_names_that_only_start_like_a_device_are_fine(name: str) -> None:
+    assert check_filename(name) == name

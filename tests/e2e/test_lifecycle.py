@@ -65,8 +65,8 @@ def test_caption_rules(client: httpx.Client) -> None:
         ("amb.txt", media.caption()),
         ("latin1.jpg", media.jpeg(300, 300)),
         ("latin1.txt", media.non_utf8_caption()),
-        ("nul.webp", media.webp(300, 300)),
-        ("nul.txt", media.nul_caption()),
+        ("nulbyte.webp", media.webp(300, 300)),
+        ("nulbyte.txt", media.nul_caption()),
     ]:
         upload(client, ds["id"], n, data)
     assert failing(wait_final(client, ds["id"])) == {
@@ -74,7 +74,7 @@ def test_caption_rules(client: httpx.Client) -> None:
         ("amb.jpg", "ambiguous_caption"),
         ("amb.png", "ambiguous_caption"),
         ("latin1.txt", "invalid_caption"),
-        ("nul.txt", "invalid_caption"),
+        ("nulbyte.txt", "invalid_caption"),
     }
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import Connection, create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import DBAPIError
 
-from trainset.errors import Overloaded
+from trainset.errors import InvalidRequest, Overloaded
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -125,6 +125,10 @@ def _in_transaction(engine: Engine, fn: Callable[..., T], *args: Any, **kw: Any)
     except DBAPIError as e:
         if (t := _transient(e)) is not None:
             raise t from e
+        if "cannot contain nul" in str(e.orig or e).lower():
+            # PostgreSQL text cannot hold U+0000; SQLite can. The domain refuses NULs in
+            # what it knows of; this keeps any other such input a 400, never a 500.
+            raise InvalidRequest("A value in the request contains a NUL character.") from e
         raise
 
 

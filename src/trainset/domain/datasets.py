@@ -102,6 +102,8 @@ _FETCH = select(*_COLS).where(
 
 def fetch(conn: Connection, account: Account, dataset_id: str) -> Dataset:
     """The account's dataset, or DatasetNotFound (also for another account's)."""
+    if "\x00" in dataset_id:  # never an id (and PostgreSQL text cannot hold it)
+        raise DatasetNotFound(f"No dataset with id {dataset_id!r} in this account.")
     row = conn.execute(_FETCH, {"ds_id": dataset_id, "account_id": account.id}).first()
     if row is None:
         raise DatasetNotFound(f"No dataset with id {dataset_id!r} in this account.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -41,6 +42,10 @@ _FILE = select(*_REF_COLS).where(
 
 def _find(conn: Connection, token: str, dataset_id: str, filename: str) -> FileRef:
     ds = ds_service.fetch(conn, check_token(conn, token), dataset_id)
+    # Names are stored NFC (SPEC section 3): an NFD spelling names the same file.
+    filename = unicodedata.normalize("NFC", filename)
+    if "\x00" in filename:  # no file can have it (and PostgreSQL text cannot hold it)
+        raise FileNotFound(f"The dataset {ds.name} has no file named {filename!r}.")
     row = conn.execute(_FILE, {"ds_id": ds.id, "b_filename": filename}).first()
     if row is None:
         raise FileNotFound(f"The dataset {ds.name} has no file named {filename!r}.")
@@ -57,7 +62,7 @@ def _remove(conn: Connection, token: str, dataset_id: str, filename: str, grace:
     at = now()
     row = conn.execute(
         select(files.c.id, files.c.blob_key, files.c.thumb_key).where(
-            files.c.dataset_id == ref.dataset_id, files.c.filename == filename
+            files.c.dataset_id == ref.dataset_id, files.c.filename == ref.filename
         )
     ).one()
     file_id = row.id

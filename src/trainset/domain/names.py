@@ -20,6 +20,11 @@ _ALNUM = string.ascii_lowercase + string.digits
 _BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F)}
 
 
+# Names Windows reserves for devices, whatever follows the first dot ("con.txt" too): a
+# dataset pulled to a Windows training machine could not hold such a file.
+_RESERVED = {"CON", "PRN", "AUX", "NUL"} | {f"{d}{i}" for d in ("COM", "LPT") for i in range(1, 10)}
+
+
 def _filename_problem(name: str) -> str | None:
     if not name:
         return "is empty"
@@ -39,6 +44,8 @@ def _filename_problem(name: str) -> str | None:
         return "starts or ends with white space"
     if name.endswith("."):
         return "ends with a dot"
+    if name.split(".", 1)[0].rstrip(" ").upper() in _RESERVED:
+        return "is a device name Windows reserves (CON, PRN, AUX, NUL, COM1-9, LPT1-9)"
     try:
         encoded = name.encode("utf-8")
     except UnicodeEncodeError:
