@@ -16,9 +16,11 @@ TRAINSET = str(Path(sys.executable).parent / "trainset")
 
 
 def cli(
-    srv: TrainsetServer | None, *args: str, url: str | None = None
+    srv: TrainsetServer | None, *args: str, url: str | None = None, config: Path | None = None
 ) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINSET_")}
+    # Never the developer's own config file.
+    env["TRAINSET_CONFIG"] = str(config or "/nonexistent/trainset-config.toml")
     if srv is not None:
         env |= {"TRAINSET_URL": srv.base_url, "TRAINSET_TOKEN": srv.token}
     if url is not None:
@@ -71,3 +73,29 @@ def test_network_failure_exits_3() -> None:
     r = cli(None, "ls", url=f"http://127.0.0.1:{free_port()}")
     assert r.returncode == 3 and "could not reach trainset" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_login_keeps_url_and_token_for_later_commands(
+    server: TrainsetServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "cfg" / "config.toml"
+    wrong = cli(None, "login", "--url", server.base_url, "--token", "ts_wrong", config=config)
+    assert wrong.returncode == 3 and not config.exists()  # refused: nothing kept
+    ok = cli(None, "login", "--url", server.base_url, "--token", server.token, config=config)
+    assert ok.returncode == 0, ok.stderr
+    assert config.stat().st_mode & 0o777 == 0o600
+    # No flags, no environment: the file answers.
+    listing = cli(None, "ls", "--json", config=config)
+    assert listing.returncode == 0, listing.stderr
+    # The environment (and flags) come before the file.
+    env_first = cli(None, "ls", url=f"http://127.0.0.1:{free_port()}", config=config)
+    assert env_first.returncode == 3
+    flag_first = cli(None, "ls", "--token", "ts_wrong", config=config)
+    assert flag_first.returncode == 3 and "token" in flag_first.stderr.lower()
+
+
+def test_a_broken_config_file_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("url = [unterminated")
+    r = cli(None, "ls", config=config)
+    assert r.returncode == 2 and str(config) in r.stderr

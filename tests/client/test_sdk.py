@@ -126,6 +126,32 @@ def test_retry_after_503_for_idempotent_calls_only() -> None:
     assert calls == ["GET", "GET", "POST"]
 
 
+async def test_async_client_streams_a_zip_member(server: TrainsetServer, tmp_path: Path) -> None:
+    import zipfile
+
+    from trainset.client import Stream
+
+    z = tmp_path / "d.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("b.jpg", media.jpeg(120, 120))
+        zf.writestr("b.txt", "b caption")
+    zf = zipfile.ZipFile(z)
+    async with AsyncClient(server.base_url, server.token) as c:
+        ds = await c.create_dataset()
+        for info in zf.infolist():
+            member = Stream(lambda info=info: zf.open(info), info.file_size)
+            if info.filename.endswith(".txt"):
+                urls = await c.upload_urls(ds.id, {info.filename: info.file_size})
+                await c.put_signed(urls[info.filename], member)
+            else:
+                await c.upload(ds.id, member, filename=info.filename)
+        st = await c.wait(ds.id, timeout=60, poll=0.05)
+        assert st.status == "READY", st
+        page = await c.items(ds.id)
+        assert [it.stem for it in page.items] == ["b"] and page.next_cursor is None
+        await c.delete_dataset(ds.id)
+
+
 async def test_async_client(server: TrainsetServer, tmp_path: Path) -> None:
     img = tmp_path / "a.jpg"
     img.write_bytes(media.jpeg(300, 300))
@@ -139,6 +165,22 @@ async def test_async_client(server: TrainsetServer, tmp_path: Path) -> None:
         assert st.status == "READY" and [f.filename for f in st.files] == ["a.jpg", "a.txt"]
         m = await c.manifest(ds.id)
         assert m.files[0].sha256 == hashlib.sha256(img.read_bytes()).hexdigest()
+        # Downloads: by name (a 307 to the store on S3, followed without the token)
+        # and by a manifest's signed URL, sha256-checked.
+        got = await c.download(ds.id, "a.jpg", tmp_path / "copy.jpg")
+        assert got.read_bytes() == img.read_bytes()
+        fetched = await c.fetch(
+            m.files[0].download_url, tmp_path / "f.jpg", sha256=m.files[0].sha256
+        )
+        assert fetched.read_bytes() == img.read_bytes()
+        with pytest.raises(errors.IntegrityError):
+            await c.fetch(m.files[0].download_url, tmp_path / "bad.jpg", sha256="0" * 64)
+        assert not (tmp_path / "bad.jpg").exists()
+        assert await c.find_dataset(ds.name) == (await c.list_datasets(name=ds.name))[0][0]
+        assert ds.id in {d.id async for d in c.iter_datasets(page_size=2)}
+        (item,) = [it async for it in c.iter_items(ds.id, page_size=1)]
+        assert item.stem == "a" and item.captions[0].text == "a dog"
+        assert item.media[0].width == 300 and item.media[0].thumbnail_url
         await c.delete_dataset(ds.id)
         with pytest.raises(errors.DatasetNotFound):
             await c.status(ds.id)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import click
 
+from trainset.cli import profile
 from trainset.client import Client, errors
 from trainset.client.models import Dataset, DatasetStatus
 
@@ -45,11 +46,27 @@ def handles_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _from_file(key: str) -> Callable[[], str | None]:
+    """A click default: the config file's value (flags and environment come first)."""
+
+    def default() -> str | None:
+        try:
+            return profile.load().get(key)
+        except ValueError as e:
+            raise click.UsageError(str(e)) from None
+
+    return default
+
+
 def client_options(fn: F) -> F:
-    fn = click.option("--token", envvar="TRAINSET_TOKEN", help="Bearer token (TRAINSET_TOKEN).")(fn)
     fn = click.option(
-        "--url", envvar="TRAINSET_URL", help="Server base URL (TRAINSET_URL).", metavar="URL"
-    )(fn)
+        "--token", envvar="TRAINSET_TOKEN", default=_from_file("token"), show_default=False,
+        help="Bearer token (TRAINSET_TOKEN, or the config file's; see `trainset login`).",
+    )(fn)  # fmt: skip
+    fn = click.option(
+        "--url", envvar="TRAINSET_URL", default=_from_file("url"), show_default=False,
+        help="Server base URL (TRAINSET_URL, or the config file's).", metavar="URL",
+    )(fn)  # fmt: skip
     return click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")(fn)
 
 
@@ -150,8 +167,22 @@ def rm(url: str | None, token: str | None, as_json: bool, dataset: str, yes: boo
     click.echo(json.dumps({"id": ds_id, "deleted": True}) if as_json else f"deleted {label}")
 
 
+@click.command("login")
+@client_options
+@handles_errors
+def login(url: str | None, token: str | None, as_json: bool) -> None:
+    """Check the URL and token work, then keep them in the config file (mode 0600) for
+    later commands. Flags, or TRAINSET_URL / TRAINSET_TOKEN, say what to keep."""
+    if not token:
+        token = click.prompt("Token", hide_input=True)
+    with Client(url, token) as c:
+        c.list_datasets(limit=1)  # an unknown token is refused here, before it is kept
+        where = profile.save(c.base_url, token)
+    click.echo(json.dumps({"config": str(where)}) if as_json else f"saved to {where}")
+
+
 def commands() -> list[click.Command]:
     from trainset.cli.pull import pull
     from trainset.cli.upload import upload
 
-    return [ls, status, rm, upload, pull]
+    return [ls, status, rm, upload, pull, login]

@@ -122,6 +122,11 @@ def manifest(dataset_id: str) -> Spec:
     return Spec("GET", ds_path(dataset_id, "/manifest"), models.Manifest.parse)
 
 
+def items(dataset_id: str, limit: int | None, after: str | None) -> Spec:
+    params = {k: v for k, v in {"limit": limit, "after": after}.items() if v is not None}
+    return Spec("GET", ds_path(dataset_id, "/items"), models.ItemPage.parse, params=params)
+
+
 def multipart_frame(name: str, size: int) -> tuple[dict[str, str], bytes, bytes]:
     """Headers, head and tail of a one-file multipart body around `size` bytes.
 

@@ -4,6 +4,8 @@ thread, so uploading never blocks the caller's event loop."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
@@ -13,12 +15,17 @@ import httpx
 
 from trainset.client import _spec as spec
 from trainset.client import models
+from trainset.client.errors import IntegrityError, TransportError
 
 CHUNK = 1 << 20
 
 
-async def _file_chunks(path: str | Path) -> AsyncIterator[bytes]:
-    f = await asyncio.to_thread(open, path, "rb")
+async def _chunks(source: spec.Source) -> AsyncIterator[bytes]:
+    """The source's bytes; a file or `Stream` is opened and read in a thread."""
+    if isinstance(source, bytes):
+        yield source
+        return
+    f = await asyncio.to_thread(spec.open_source, source)
     try:
         while chunk := await asyncio.to_thread(f.read, CHUNK):
             yield chunk
@@ -26,19 +33,21 @@ async def _file_chunks(path: str | Path) -> AsyncIterator[bytes]:
         await asyncio.to_thread(f.close)
 
 
-def _multipart(name: str, source: str | Path | bytes) -> tuple[dict[str, str], Any]:
+def _multipart(name: str, source: spec.Source) -> tuple[dict[str, str], Any]:
     headers, head, tail = spec.multipart_frame(name, spec.source_size(source))
 
     async def body() -> AsyncIterator[bytes]:
         yield head
-        if isinstance(source, bytes):
-            yield source
-        else:
-            async for chunk in _file_chunks(source):
-                yield chunk
+        async for chunk in _chunks(source):
+            yield chunk
         yield tail
 
     return headers, body()
+
+
+def _sync(f: Any) -> None:
+    f.flush()
+    os.fsync(f.fileno())
 
 
 class AsyncClient:
@@ -116,6 +125,24 @@ class AsyncClient:
         )
         return page
 
+    async def iter_datasets(
+        self, page_size: int = 500, *, name: str | None = None, status: str | None = None
+    ) -> AsyncIterator[models.Dataset]:
+        """Every dataset of the account, oldest first, fetched page by page."""
+        after = None
+        while True:
+            items, after = await self.list_datasets(
+                name=name, status=status, limit=page_size, after=after
+            )
+            for d in items:
+                yield d
+            if after is None:
+                return
+
+    async def find_dataset(self, name: str) -> models.Dataset | None:
+        items, _ = await self.list_datasets(name=name)
+        return items[0] if items else None
+
     async def status(self, dataset_id: str) -> models.DatasetStatus:
         result: models.DatasetStatus = await self._call(spec.status(dataset_id))
         return result
@@ -139,7 +166,7 @@ class AsyncClient:
         await self._call(spec.delete(dataset_id))
 
     async def upload(
-        self, dataset_id: str, source: str | Path | bytes, filename: str | None = None
+        self, dataset_id: str, source: spec.Source, filename: str | None = None
     ) -> models.UploadedFile:
         name = spec.source_name(source, filename)
         path = spec.ds_path(dataset_id, "/upload")
@@ -158,16 +185,70 @@ class AsyncClient:
         )
         return result
 
-    async def put_signed(self, upload: models.SignedUpload, source: str | Path | bytes) -> str:
+    async def put_signed(self, upload: models.SignedUpload, source: spec.Source) -> str:
         headers = {**upload.headers, "Content-Length": str(spec.source_size(source))}
 
         async def send() -> httpx.Response:
-            body: Any = source if isinstance(source, bytes) else _file_chunks(source)
+            body: Any = source if isinstance(source, bytes) else _chunks(source)
             return await self._bare.request(
                 upload.method, upload.upload_url, content=body, headers=headers
             )
 
         return str((await self._send(send, True)).headers.get("etag", ""))
+
+    async def download(self, dataset_id: str, filename: str, dest: str | Path) -> Path:
+        """Stream a file to `dest` (written to a temp name, then renamed into place)."""
+        return await self._save(self._http, spec.file_path(dataset_id, filename), Path(dest), None)
+
+    async def fetch(self, url: str, dest: str | Path, *, sha256: str | None = None) -> Path:
+        """Stream a signed download URL (a manifest's) to `dest`, checking its sha256."""
+        return await self._save(self._bare, url, Path(dest), sha256)
+
+    async def _save(
+        self, http: httpx.AsyncClient, url: str, dest: Path, sha256: str | None
+    ) -> Path:
+        tmp = dest.with_name(f".{dest.name}.trainset-part")
+        h = hashlib.sha256()
+        try:
+            async with http.stream("GET", url) as r:
+                if r.is_redirect and http is self._http:
+                    # Object storage: a presigned GET, fetched without the bearer token.
+                    return await self._save(self._bare, r.headers["location"], dest, sha256)
+                if r.status_code >= 400:
+                    await r.aread()
+                    raise spec.error_of(r)
+                f = await asyncio.to_thread(open, tmp, "wb")
+                try:
+                    async for chunk in r.aiter_bytes(CHUNK):
+                        h.update(chunk)
+                        await asyncio.to_thread(f.write, chunk)
+                    await asyncio.to_thread(_sync, f)
+                finally:
+                    await asyncio.to_thread(f.close)
+            if sha256 is not None and h.hexdigest() != sha256:
+                raise IntegrityError(f"{dest.name} arrived with the wrong sha256; not kept.")
+            await asyncio.to_thread(os.replace, tmp, dest)
+        except httpx.TransportError as e:
+            raise TransportError(f"download of {dest.name} failed: {e}") from e
+        finally:
+            await asyncio.to_thread(tmp.unlink, missing_ok=True)
+        return dest
+
+    async def items(
+        self, dataset_id: str, *, limit: int | None = None, after: str | None = None
+    ) -> models.ItemPage:
+        """One page of the dataset as a gallery; see `Client.items`."""
+        result: models.ItemPage = await self._call(spec.items(dataset_id, limit, after))
+        return result
+
+    async def iter_items(self, dataset_id: str, page_size: int = 200) -> AsyncIterator[models.Item]:
+        after = None
+        while True:
+            page = await self.items(dataset_id, limit=page_size, after=after)
+            for item in page.items:
+                yield item
+            if (after := page.next_cursor) is None:
+                return
 
     async def delete_file(self, dataset_id: str, filename: str) -> None:
         await self._call(spec.delete_file(dataset_id, filename))

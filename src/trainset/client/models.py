@@ -18,10 +18,16 @@ class Dataset:
     status: str
     created_at: datetime
     updated_at: datetime
+    # trainset's extras in listings (None where a reference server answers)
+    file_count: int | None = None
+    total_bytes: int | None = None
 
     @classmethod
     def parse(cls, d: dict[str, Any]) -> Dataset:
-        return cls(d["id"], d["name"], d["status"], _ts(d["created_at"]), _ts(d["updated_at"]))
+        return cls(
+            d["id"], d["name"], d["status"], _ts(d["created_at"]), _ts(d["updated_at"]),
+            d.get("file_count"), d.get("total_bytes"),
+        )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +129,63 @@ def signed_uploads(d: dict[str, Any]) -> dict[str, SignedUpload]:
         name: SignedUpload(name, u["upload_url"], u["method"], u["headers"], _ts(u["expires_at"]))
         for name, u in d["uploads"].items()
     }
+
+
+@dataclass(frozen=True, slots=True)
+class ItemFile:
+    """One file of a gallery item, with its content check's result."""
+
+    filename: str
+    kind: str  # image | video | caption
+    size_bytes: int
+    check_state: str  # pending | ok | failed
+    check_code: str | None = None
+    check_message: str | None = None
+    width: int | None = None
+    height: int | None = None
+    thumbnail_url: str | None = None  # images and videos, once checked
+    text: str | None = None  # captions short enough to keep
+
+    @classmethod
+    def parse(cls, d: dict[str, Any]) -> ItemFile:
+        c = d.get("check") or {}
+        return cls(
+            d["filename"], d["kind"], d["size_bytes"], c.get("state", "pending"),
+            c.get("code"), c.get("message"), d.get("width"), d.get("height"),
+            d.get("thumbnail_url"), d.get("text"),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """Every file sharing a stem: an image or video with its caption, usually."""
+
+    stem: str
+    media: list[ItemFile]
+    captions: list[ItemFile]
+    problems: list[Problem]
+    warnings: list[Problem]
+
+    @classmethod
+    def parse(cls, d: dict[str, Any]) -> Item:
+        def probs(xs: list[dict[str, Any]]) -> list[Problem]:
+            return [Problem(x.get("filename"), x["code"], x["message"]) for x in xs]
+
+        return cls(
+            d["stem"],
+            [ItemFile.parse(x) for x in d["media"]],
+            [ItemFile.parse(x) for x in d["captions"]],
+            probs(d["problems"]),
+            probs(d["warnings"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPage:
+    status: str
+    items: list[Item]
+    next_cursor: str | None
+
+    @classmethod
+    def parse(cls, d: dict[str, Any]) -> ItemPage:
+        return cls(d["status"], [Item.parse(x) for x in d["items"]], d.get("next_cursor"))

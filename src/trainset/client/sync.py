@@ -218,6 +218,22 @@ class Client:
     def delete_file(self, dataset_id: str, filename: str) -> None:
         self._call(spec.delete_file(dataset_id, filename))
 
+    def items(
+        self, dataset_id: str, *, limit: int | None = None, after: str | None = None
+    ) -> models.ItemPage:
+        """One page of the dataset as a gallery (each image or video with its caption,
+        check results, thumbnail URL); pass `after=page.next_cursor` for the next."""
+        result: models.ItemPage = self._call(spec.items(dataset_id, limit, after))
+        return result
+
+    def iter_items(self, dataset_id: str, page_size: int = 200) -> Iterator[models.Item]:
+        after = None
+        while True:
+            page = self.items(dataset_id, limit=page_size, after=after)
+            yield from page.items
+            if (after := page.next_cursor) is None:
+                return
+
     def manifest(self, dataset_id: str) -> models.Manifest:
         """Every file of a READY dataset with sha256 and a short-lived download URL."""
         result: models.Manifest = self._call(spec.manifest(dataset_id))
