@@ -28,12 +28,15 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from tests.seaweed import SeaweedS3, find_weed  # noqa: E402
 from tests.server import TrainsetServer  # noqa: E402
 
 __all__ = [
     "API",
     "CACHE",
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
     "REPO",
     "RssSampler",
     "SeaweedS3",

@@ -30,18 +30,6 @@ from PIL import Image
 
 import _common as C
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-
 # Resolves with timings once every gallery image inside the viewport has loaded.
 WAIT_FOR_GALLERY = """() => new Promise((resolve) => {
   let first = null;
@@ -141,7 +129,7 @@ def main() -> None:
               file=sys.stderr)  # fmt: skip
         results: dict[str, list[dict[str, float]]] = {"small": [], "large": []}
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            browser = pw.chromium.launch(executable_path=C.CHROMIUM, args=C.CHROMIUM_ARGS)
             load_once(browser, srv, small)  # warm the server and the browser binary
             for _ in range(args.runs):
                 for label, ds in (("small", small), ("large", large)):

@@ -215,6 +215,19 @@ def raw_exchange(
     return RawResponse(parsed["status"], parsed["headers"], parsed["body"], sent)
 
 
+def send_and_hang_up(srv: TrainsetServer, data: bytes) -> None:
+    """Send `data` (a request cut short), close our side, and drain whatever comes back."""
+    with socket.create_connection((srv.host, srv.port), timeout=10) as sock:
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(10)
+        try:
+            while sock.recv(65536):
+                pass
+        except OSError:
+            pass
+
+
 def request_head(srv: TrainsetServer, path: str, headers: dict[str, str]) -> bytes:
     lines = [f"POST {path} HTTP/1.1", f"Host: {srv.host}:{srv.port}"]
     lines += [f"{k}: {v}" for k, v in {**srv.headers, **headers}.items()]
@@ -408,15 +421,7 @@ def test_aborted_upload_leaves_nothing(server: TrainsetServer, client: httpx.Cli
         f"{BASE}/{ds['id']}/upload",
         {"Content-Type": f"multipart/form-data; boundary={b}", "Content-Length": "100000"},
     )
-    with socket.create_connection((server.host, server.port), timeout=10) as sock:
-        sock.sendall(head + part)
-        sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(10)
-        try:
-            while sock.recv(65536):
-                pass
-        except OSError:
-            pass
+    send_and_hang_up(server, head + part)
     wait_status(client, ds["id"], "DRAFT")
     assert_nothing_stored(client, ds["id"], "gone.jpg")
 

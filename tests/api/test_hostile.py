@@ -21,7 +21,6 @@ URLs are in test_slow_client.py, test_errors.py and test_signed_urls.py.
 
 from __future__ import annotations
 
-import socket
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +31,13 @@ import httpx
 import pytest
 
 from tests import media
-from tests.api.test_errors import files_of, raw_exchange, request_head, wait_status
+from tests.api.test_errors import (
+    files_of,
+    raw_exchange,
+    request_head,
+    send_and_hang_up,
+    wait_status,
+)
 from tests.server import TrainsetServer
 from tests.shapes import Shape
 from tests.wire import BASE, create, signed_urls, status, upload, wait_final
@@ -394,15 +399,7 @@ def test_lying_content_length_on_the_direct_route(
         headers["Content-Length"] = lie.length
     head = request_head(server, f"{BASE}/{ds}/upload", headers)
     if lie.want[0] == 0:  # no answer is owed to a client that hung up mid-body
-        with socket.create_connection((server.host, server.port), timeout=10) as sock:
-            sock.sendall(head + body[: lie.body])
-            sock.shutdown(socket.SHUT_WR)
-            sock.settimeout(10)
-            try:
-                while sock.recv(65536):
-                    pass
-            except OSError:
-                pass
+        send_and_hang_up(server, head + body[: lie.body])
         wait_status(client, ds, "DRAFT")
     else:
         r = raw_exchange(server, head, [body[: lie.body]] if lie.body else [], timeout=30)

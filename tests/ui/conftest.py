@@ -16,24 +16,12 @@ from typing import Any
 
 import pytest
 
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.server import TrainsetServer
 
-CHROMIUM = os.environ.get("TRAINSET_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(
     os.environ.get("TRAINSET_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts")
 )
-# Chromium as root in a container, with no network beyond loopback: no sandbox, and no
-# background connections (each would be refused, slowly).
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
 
 
 # Module scope, not session: Playwright's sync API runs an event loop of its own in this
@@ -46,7 +34,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
 
