@@ -12,7 +12,10 @@ $(BIN)/trainset: pyproject.toml uv.lock
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
 	  || $(PYTHON) -m pip install --quiet --user uv \
 	  || $(PYTHON) -m pip install --quiet --user --break-system-packages uv
-	$(UV) sync --frozen
+	@# Bytecode compiled up front, as pip does on install: the CLI then starts without
+	@# compiling its imports on every run (PYTHONDONTWRITEBYTECODE would make that so).
+	$(UV) sync --frozen --compile-bytecode
+	$(BIN)/python -m compileall -q src
 	@touch $@
 
 install: $(BIN)/trainset  ## create .venv with trainset and the dev tools

@@ -62,6 +62,14 @@ def test_upload_resume_and_unchanged_rerun(server: TrainsetServer, tmp_path: Pat
     assert "1 to send, 99 already there" in changed.stderr
     assert '"status": "READY"' in changed.stdout
 
+    # Same name and size, other bytes: only the hash tells, and it is sent.
+    old = (d / "img_008.txt").read_bytes()
+    (d / "img_008.txt").write_bytes(old[::-1])
+    assert len(old) == len(old[::-1]) and old != old[::-1]
+    same_size = cli(server, "upload", str(d))
+    assert "1 to send, 99 already there" in same_size.stderr
+    assert c.download(ds.id, "img_008.txt", tmp_path / "got.txt").read_bytes() == old[::-1]
+
 
 def test_failed_dataset_exits_1_with_reasons(server: TrainsetServer, tmp_path: Path) -> None:
     d = folder_of_pairs(tmp_path, 2)

@@ -126,6 +126,40 @@ def test_retry_after_503_for_idempotent_calls_only() -> None:
     assert calls == ["GET", "GET", "POST"]
 
 
+@pytest.mark.parametrize("client_class", [Client, AsyncClient])
+async def test_an_upload_stored_with_other_bytes_raises(client_class: type) -> None:
+    """The SDK hashes what it sends and compares the server's sha256. A fake transport
+    plays a server that stored something else (bytes changed on the way), which the
+    real one cannot be made to do."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = {"id": "d", "name": "n", "object": "file", "bytes": 5, "filename": "a.txt",
+                "created_at": "2026-01-31T10:20:30.143086", "sha256": "0" * 64}  # fmt: skip
+        return httpx.Response(200, json=body)
+
+    with pytest.raises(errors.IntegrityError, match="upload it again"):
+        if client_class is Client:
+            Client("http://t.test", "t", transport=httpx.MockTransport(handler)).upload(
+                "d", b"hello", filename="a.txt"
+            )
+        else:
+            async with AsyncClient(
+                "http://t.test", "t", transport=httpx.MockTransport(handler)
+            ) as c:
+                await c.upload("d", b"hello", filename="a.txt")
+
+
+def test_status_polls_start_fast_and_slow_down() -> None:
+    from itertools import islice
+
+    from trainset.client._spec import poll_intervals
+
+    assert list(islice(poll_intervals(1.0), 8)) == pytest.approx(
+        [0.1, 0.15, 0.225, 0.3375, 0.50625, 0.759375, 1.0, 1.0]
+    )
+    assert list(islice(poll_intervals(0.05), 3)) == [0.05, 0.05, 0.05]
+
+
 async def test_async_client_streams_a_zip_member(server: TrainsetServer, tmp_path: Path) -> None:
     import zipfile
 

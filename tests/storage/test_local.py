@@ -62,10 +62,19 @@ async def test_many_tiny_chunks(store: LocalStorage) -> None:
     assert b"".join([c async for c in store.read(key)]) == b"ab" * 5000
 
 
-@pytest.mark.parametrize("key", ["../../etc/passwd", "a" * 32 + "/..", "ZZ" * 16, "", "a/b"])
+@pytest.mark.parametrize(
+    "key",
+    ["../../etc/passwd", "a" * 32 + "/..", "ZZ" * 16, "", "a/b", "a" * 32 + "\n", "A" * 32],
+)
 def test_keys_never_escape_the_root(store: LocalStorage, key: str) -> None:
     with pytest.raises(ValueError):
         store.path(key)
+
+
+def test_a_key_is_a_path_inside_the_root(store: LocalStorage) -> None:
+    key = store.new_key()
+    p = store.path(key)
+    assert p.parent.parent.parent == store.root and p.name == key
 
 
 async def test_sweep_temporary(store: LocalStorage) -> None:

@@ -210,6 +210,47 @@ def test_garbage_after_a_valid_signature_is_corrupt(put: Writer) -> None:
         assert result.code == "corrupt_image", (name, result)
 
 
+def _full_size_decode_fails(data: bytes) -> bool:
+    try:
+        with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
+            im.load()
+    except Exception:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("progressive", [False, True], ids=["baseline", "progressive"])
+def test_a_scaled_jpeg_decode_refuses_what_a_full_decode_refuses(
+    put: Writer, progressive: bool
+) -> None:
+    """The check decodes JPEGs with a scaled inverse DCT (only a thumbnail's worth of
+    pixels), which still reads every coefficient: each damaged copy, cut short or with
+    its scan data overwritten at some depth, gets the verdict a full-size decode gives."""
+    im = Image.frombytes("RGB", (1200, 900), media.noise("scaled", 1200 * 900 * 3))
+    good = _save_jpeg(im, progressive)
+    start = good.find(b"\xff\xda")  # the first scan
+    damaged: list[bytes] = []
+    for frac in (0.1, 0.5, 0.9, 0.99):
+        at = start + int((len(good) - start) * frac)
+        damaged.append(good[:at])  # cut short
+        damaged.append(good[:at] + b"\xff\xd9" + good[at + 2 :])  # an early end marker
+        damaged.append(good[:at] + bytes(4096) + good[at + 4096 :])  # zeroed scan data
+    refused = 0
+    for i, data in enumerate(damaged):
+        want = _full_size_decode_fails(data)
+        result = run(put, data, f"d{i}.jpg")
+        assert (result.code == "corrupt_image") == want, (i, result)
+        refused += want
+    assert refused >= 4  # the table holds real refusals, not only decodable copies
+    assert run(put, good, "good.jpg").ok
+
+
+def _save_jpeg(im: Image.Image, progressive: bool) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=90, progressive=progressive)
+    return buf.getvalue()
+
+
 def test_damaged_png_data_is_corrupt(put: Writer) -> None:
     # A PNG with its pixel data zeroed fails zlib decoding: corrupt, not a crash.
     data = bytearray(media.png(128, 128))

@@ -8,18 +8,24 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from trainset.cli import user
-from trainset.config import ConfigError, Settings, load_settings
 from trainset.errors import TrainsetError
+
+if TYPE_CHECKING:
+    from trainset.config import Settings
 
 T = TypeVar("T")
 
 
 def _settings(**overrides: Any) -> Settings:
+    # Imported here: the user commands (upload, pull, ...) never load the server's
+    # settings, and pydantic-settings is a fifth of the CLI's start-up time.
+    from trainset.config import ConfigError, load_settings
+
     try:
         return load_settings(**{k: v for k, v in overrides.items() if v is not None})
     except ConfigError as e:
@@ -54,6 +60,7 @@ def serve(host: str | None, port: int | None) -> None:
     import uvicorn
 
     from trainset.app import create_app
+    from trainset.config import ConfigError
 
     settings = _settings(host=host, port=port)
     _logging(settings.log_level)

@@ -3,8 +3,11 @@
 Every name, type and caption pairing is checked before a byte is sent (the same
 rules as the server's, from `trainset.domain`); files already present with the same
 size and sha256 are skipped, so a rerun after an interruption sends only the rest
-and an unchanged folder sends nothing. Small files go by direct upload, large ones
-by signed URL, several at a time.
+and an unchanged folder sends nothing. Only files the server has under the same name
+and size are hashed beforehand; the rest are hashed as they are sent, and the
+server's sha256 of each must match. Small files go by direct upload, large ones by
+signed URL, several at a time, largest first (their checks take longest, so they
+start while the small files are still on their way).
 """
 
 from __future__ import annotations
@@ -24,8 +27,7 @@ import click
 
 from trainset.cli.user import EXIT_FAILED, EXIT_USAGE, client_options, handles_errors, print_status
 from trainset.client import Client, Source, Stream, models
-from trainset.client._spec import open_source
-from trainset.config import DIRECT_UPLOAD_LIMIT
+from trainset.client._spec import DIRECT_UPLOAD_LIMIT, open_source
 from trainset.domain.names import check_filename
 from trainset.domain.rules import FileFacts, evaluate
 from trainset.errors import InvalidFilename, UnsupportedFileType
@@ -176,9 +178,12 @@ def upload(
     with Client(url, token) as c:
         ds = c.find_dataset(name) or c.create_dataset(name)
         remote = {f.filename: (f.size_bytes, f.sha256) for f in c.status(ds.id).files}
+        # A file can only be skipped if the server has one of its name and size.
+        maybe = [f for f in files if f.name in remote and remote[f.name][0] == f.size]
         with ThreadPoolExecutor(concurrency) as pool:
-            hashes = dict(zip(files, pool.map(lambda f: sha256_of(f.source), files), strict=True))
-        todo = [f for f in files if remote.get(f.name) != (f.size, hashes[f])]
+            hashes = dict(zip(maybe, pool.map(lambda f: sha256_of(f.source), maybe), strict=True))
+        todo = [f for f in files if f not in hashes or remote[f.name][1] != hashes[f]]
+        todo.sort(key=lambda f: -f.size)
         skipped = len(files) - len(todo)
         click.echo(f"{ds.name}: {len(todo)} to send, {skipped} already there (unchanged)", err=True)
         started = time.monotonic()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -14,9 +14,17 @@ from urllib.parse import quote
 import httpx
 
 from trainset.client import models
-from trainset.client.errors import RetryableError, TrainsetError, TransportError, from_response
+from trainset.client.errors import (
+    IntegrityError,
+    RetryableError,
+    TrainsetError,
+    TransportError,
+    from_response,
+)
 
 API = "/prod/v1/trainers"
+# The reference service's direct-upload limit; larger files go by signed URL.
+DIRECT_UPLOAD_LIMIT = 150_000_000
 DATASETS = f"{API}/datasets"
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -34,6 +42,18 @@ class Spec:
 
 
 BACKOFF = 0.5
+# Status polls start this often and slow down by POLL_GROWTH each time, up to the
+# caller's `poll`: a dataset that settles quickly is seen at once, a long one costs
+# few calls.
+FIRST_POLL = 0.1
+POLL_GROWTH = 1.5
+
+
+def poll_intervals(longest: float) -> Iterator[float]:
+    delay = min(FIRST_POLL, longest)
+    while True:
+        yield delay
+        delay = min(longest, delay * POLL_GROWTH)
 
 
 def error_of(r: httpx.Response) -> TrainsetError:
@@ -174,6 +194,18 @@ def open_source(source: Source) -> IO[bytes]:
     if isinstance(source, Stream):
         return source.open()
     return open(source, "rb")
+
+
+def verified(uploaded: models.UploadedFile, sent_sha256: str) -> models.UploadedFile:
+    """The server's record of a direct upload, checked against the sha256 of the bytes
+    the client sent: a difference means they changed on the way (or the local file
+    changed while it was read), and the caller should send the file again."""
+    if uploaded.sha256 is not None and uploaded.sha256 != sent_sha256:
+        raise IntegrityError(
+            f"{uploaded.filename} was stored with sha256 {uploaded.sha256}, but the bytes "
+            f"sent hash to {sent_sha256}; upload it again."
+        )
+    return uploaded
 
 
 def source_name(source: Source, filename: str | None) -> str:

@@ -9,7 +9,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -20,25 +20,35 @@ from trainset.client.errors import IntegrityError, TransportError
 CHUNK = 1 << 20
 
 
-async def _chunks(source: spec.Source) -> AsyncIterator[bytes]:
-    """The source's bytes; a file or `Stream` is opened and read in a thread."""
+def _read(f: IO[bytes], h: Any) -> bytes:
+    chunk = f.read(CHUNK)
+    if h is not None:
+        h.update(chunk)
+    return chunk
+
+
+async def _chunks(source: spec.Source, h: Any = None) -> AsyncIterator[bytes]:
+    """The source's bytes (fed to the hash `h` if given); a file or `Stream` is opened,
+    read and hashed in a thread."""
     if isinstance(source, bytes):
+        if h is not None:
+            h.update(source)
         yield source
         return
     f = await asyncio.to_thread(spec.open_source, source)
     try:
-        while chunk := await asyncio.to_thread(f.read, CHUNK):
+        while chunk := await asyncio.to_thread(_read, f, h):
             yield chunk
     finally:
         await asyncio.to_thread(f.close)
 
 
-def _multipart(name: str, source: spec.Source) -> tuple[dict[str, str], Any]:
+def _multipart(name: str, source: spec.Source, h: Any) -> tuple[dict[str, str], Any]:
     headers, head, tail = spec.multipart_frame(name, spec.source_size(source))
 
     async def body() -> AsyncIterator[bytes]:
         yield head
-        async for chunk in _chunks(source):
+        async for chunk in _chunks(source, h):
             yield chunk
         yield tail
 
@@ -156,11 +166,12 @@ class AsyncClient:
     ) -> models.DatasetStatus:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while True:
+        for delay in spec.poll_intervals(poll):
             st = await self.status(dataset_id)
             if st.settled or loop.time() > deadline:
                 return st
-            await asyncio.sleep(poll)
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable: poll_intervals never ends")
 
     async def delete_dataset(self, dataset_id: str) -> None:
         await self._call(spec.delete(dataset_id))
@@ -171,11 +182,16 @@ class AsyncClient:
         name = spec.source_name(source, filename)
         path = spec.ds_path(dataset_id, "/upload")
 
+        h = hashlib.sha256()
+
         async def send() -> httpx.Response:
-            headers, body = _multipart(name, source)
+            nonlocal h
+            h = hashlib.sha256()  # of this attempt's bytes
+            headers, body = _multipart(name, source, h)
             return await self._http.post(path, content=body, headers=headers)
 
-        return models.UploadedFile.parse((await self._send(send, True)).json())
+        uploaded = models.UploadedFile.parse((await self._send(send, True)).json())
+        return spec.verified(uploaded, h.hexdigest())
 
     async def upload_urls(
         self, dataset_id: str, sizes: dict[str, int]

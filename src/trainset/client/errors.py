@@ -117,7 +117,8 @@ class ServerError(TrainsetError):
 
 
 class IntegrityError(TrainsetError):
-    """Downloaded bytes did not match the sha256 the server promised."""
+    """Bytes did not match their sha256: a download against what the server promised,
+    or an upload against what the server stored."""
 
 
 class TransportError(TrainsetError, ConnectionError):

@@ -123,13 +123,15 @@ class Client:
     def wait(
         self, dataset_id: str, *, timeout: float = 600.0, poll: float = 1.0
     ) -> models.DatasetStatus:
-        """Poll until the dataset leaves UPLOADING (READY, FAILED or DRAFT)."""
+        """Poll until the dataset leaves UPLOADING (READY, FAILED or DRAFT): every 0.1 s
+        at first, then less often, at most `poll` seconds apart."""
         deadline = time.monotonic() + timeout
-        while True:
+        for delay in spec.poll_intervals(poll):
             st = self.status(dataset_id)
             if st.settled or time.monotonic() > deadline:
                 return st
-            time.sleep(poll)
+            time.sleep(delay)
+        raise AssertionError("unreachable: poll_intervals never ends")
 
     def delete_dataset(self, dataset_id: str) -> None:
         self._call(spec.delete(dataset_id))
@@ -142,23 +144,31 @@ class Client:
         """Direct upload (up to 150,000,000 bytes), streamed from a path, a `Stream`
         (e.g. a zip member) or given as bytes.
 
-        Retried like an idempotent call: sending the same file again replaces it."""
+        The bytes are hashed as they are sent and the server's sha256 must match
+        (else `IntegrityError`). Retried like an idempotent call: sending the same
+        file again replaces it."""
         name = spec.source_name(source, filename)
         path = spec.ds_path(dataset_id, "/upload")
 
+        h = hashlib.sha256()
+
         def send() -> httpx.Response:
+            nonlocal h
+            h = hashlib.sha256()  # of this attempt's bytes
             headers, head, tail = spec.multipart_frame(name, spec.source_size(source))
 
             def body() -> Iterator[bytes]:
                 yield head
                 with spec.open_source(source) as f:
                     while chunk := f.read(1 << 20):
+                        h.update(chunk)
                         yield chunk
                 yield tail
 
             return self._http.post(path, content=body(), headers=headers)
 
-        return models.UploadedFile.parse(self._send(send, True).json())
+        uploaded = models.UploadedFile.parse(self._send(send, True).json())
+        return spec.verified(uploaded, h.hexdigest())
 
     def upload_urls(self, dataset_id: str, sizes: dict[str, int]) -> dict[str, models.SignedUpload]:
         """Signed PUT URLs (up to 1,000 per call), each bound to its exact size."""
