@@ -109,6 +109,24 @@ def test_happy_path(shape: Shape, client: httpx.Client) -> None:
     assert files_of(client, ds["id"]) == {"a.jpg": len(JPEG), "a.txt": len(caption)}
 
 
+def test_read_and_delete_by_name_right_after_a_put(client: httpx.Client) -> None:
+    """Read after write: a file PUT to its URL is what a download by name returns next,
+    even before any status poll (on the scaled shape nothing has recorded it yet), and a
+    delete right after a PUT removes that version for good."""
+    ds = create(client)
+    upload(client, ds["id"], "a.jpg", JPEG)
+    assert put(one_url(client, ds["id"], "a.jpg", len(OTHER)), OTHER).status_code == 200
+    r = client.get(f"{BASE}/{ds['id']}/files/a.jpg", follow_redirects=True)
+    assert r.status_code == 200 and r.content == OTHER, r.status_code
+    assert put(one_url(client, ds["id"], "b.jpg", len(JPEG)), JPEG).status_code == 200
+    r = client.get(f"{BASE}/{ds['id']}/files/b.jpg", follow_redirects=True)
+    assert r.status_code == 200 and r.content == JPEG, r.status_code
+    assert put(one_url(client, ds["id"], "c.jpg", len(JPEG)), JPEG).status_code == 200
+    assert client.delete(f"{BASE}/{ds['id']}/files/c.jpg").status_code == 200
+    assert "c.jpg" not in files_of(client, ds["id"])  # the poll does not bring it back
+    assert client.get(f"{BASE}/{ds['id']}/files/c.jpg").status_code == 404
+
+
 def test_put_needs_no_token_and_ignores_one(client: httpx.Client) -> None:
     ds = create(client)
     entry = one_url(client, ds["id"], "a.jpg", len(JPEG))

@@ -10,11 +10,12 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, select, update
 
-from trainset.db.tables import datasets, files, jobs
+from trainset.db.tables import datasets, files, jobs, uploads
 from trainset.domain import datasets as ds_service
 from trainset.domain.accounts import check_token
 from trainset.domain.clock import expiry, now, wire_expiry
-from trainset.domain.lifecycle import READY, refresh
+from trainset.domain.lifecycle import PENDING, READY, refresh
+from trainset.domain.uploads import settle
 from trainset.errors import DatasetNotReady, FileNotFound, UrlExpired
 from trainset.services import Services
 
@@ -52,8 +53,33 @@ def _find(conn: Connection, token: str, dataset_id: str, filename: str) -> FileR
     return FileRef(ds.id, ds.name, *row)
 
 
+def _awaiting_arrival(conn: Connection, token: str, dataset_id: str, filename: str) -> bool:
+    """Whether the caller's dataset has an unused presigned URL for `filename` (which
+    may have been PUT to the object store and not yet recorded)."""
+    ds = ds_service.fetch(conn, check_token(conn, token), dataset_id)
+    filename = unicodedata.normalize("NFC", filename)
+    q = select(uploads.c.id).where(
+        uploads.c.dataset_id == ds.id,
+        uploads.c.filename == filename,
+        uploads.c.route == "signed",
+        uploads.c.state == PENDING,
+    )
+    return "\x00" not in filename and conn.execute(q.limit(1)).first() is not None
+
+
+async def _settle_name(svc: Services, token: str, dataset_id: str, filename: str) -> None:
+    """Read after write for presigned uploads: a file PUT to the object store is
+    recorded before it is read or deleted by name (the status poll and the sweeper
+    would record it a moment later). Local storage receives signed PUTs itself."""
+    if not svc.storage.presigns_uploads:
+        return
+    if await svc.db.read(_awaiting_arrival, token, dataset_id, filename):
+        await settle(svc, dataset_id)
+
+
 async def find(svc: Services, token: str, dataset_id: str, filename: str) -> FileRef:
     """The caller's file, or DatasetNotFound / FileNotFound."""
+    await _settle_name(svc, token, dataset_id, filename)
     return await svc.db.read(_find, token, dataset_id, filename)
 
 
@@ -83,6 +109,9 @@ def _remove(conn: Connection, token: str, dataset_id: str, filename: str, grace:
 
 async def remove(svc: Services, token: str, dataset_id: str, filename: str) -> FileRef:
     """Delete one file now; its blob stays readable for the garbage grace period."""
+    # A version PUT to a presigned URL but not yet recorded would otherwise come back
+    # after the delete (or be what the caller meant to delete).
+    await _settle_name(svc, token, dataset_id, filename)
     return await svc.db.write(_remove, token, dataset_id, filename, svc.settings.gc_grace_seconds)
 
 
