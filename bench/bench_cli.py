@@ -2,7 +2,9 @@
 
 upload  a folder of 200 one-megabyte JPEGs + 200 captions: `trainset upload DIR` (local
         checks, hashing, upload, waiting for READY, i.e. validated) against boto3
-        `upload_file` with 8 threads putting the same 400 files into SeaweedFS.
+        `upload_file` with 8 threads putting the same 400 files into SeaweedFS; and
+        the same with --no-wait to a server with TRAINSET_WORKERS=0 (the bytes stored
+        and recorded, no checks run): the transport's share.
 pull    `trainset pull NAME DIR` of that dataset (sha256-verified) against boto3
         `download_file` of the same 400 objects with 8 threads.
 
@@ -84,17 +86,27 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="trainset-bench-cli-"))
     try:
         folder = make_folder(tmp, args.count)
+        (tmp / "w").mkdir()
+        warmup = make_folder(tmp / "w", 2)
         files = sorted(folder.iterdir())
         total = sum(p.stat().st_size for p in files)
         jpeg_bytes = sum(p.stat().st_size for p in files if p.suffix == ".jpg")
         with C.SeaweedS3() as s3, C.TrainsetServer(startup_timeout=60) as srv:
             t_boto_up = boto_upload(s3, files, "dogs/")
+            run_cli(srv, "upload", str(warmup), "--name", "warmup")  # first-request costs
             t_up = run_cli(srv, "upload", str(folder), "--name", "bench_dogs", "--concurrency", "8")
             t_boto_down = boto_download(s3, files, "dogs/", tmp / "boto")
             t_pull = run_cli(srv, "pull", "bench_dogs", str(tmp / "pulled"), "--concurrency", "8")
             t_rerun = run_cli(srv, "upload", str(folder), "--name", "bench_dogs")
+        # The transport's share: the same upload to a server with no checks running.
+        with C.TrainsetServer(startup_timeout=60, env={"TRAINSET_WORKERS": "0"}) as bare:
+            run_cli(bare, "upload", str(warmup), "--name", "warmup", "--no-wait")
+            t_sent = run_cli(bare, "upload", str(folder), "--name", "bench_sent", "--no-wait",
+                             "--concurrency", "8")  # fmt: skip
         rows = [
             ["boto3 upload_file, 8 threads → SeaweedFS", f"{t_boto_up:.2f} s", "1.00x"],
+            ["same, --no-wait, to a server running no checks (transport)", f"{t_sent:.2f} s",
+             f"{t_sent / t_boto_up:.2f}x"],
             ["trainset upload DIR → READY (validated)", f"{t_up:.2f} s",
              f"{t_up / t_boto_up:.2f}x"],
             ["trainset upload DIR again (unchanged: sends nothing)", f"{t_rerun:.2f} s",
