@@ -92,6 +92,27 @@ def test_rate_limit_per_token(limited_srv: TrainsetServer) -> None:
     assert c.get(BASE).status_code == 200
 
 
+def test_signed_reads_are_not_rate_limited(limited_srv: TrainsetServer) -> None:
+    # A gallery loads every thumbnail at once from one address: those reads (and signed
+    # downloads) carry their own credential, issued by a call that was counted.
+    c = limited_srv.client()
+    time.sleep(2)  # the bucket refills after the test before
+    ds = create(c)["id"]
+    upload(c, ds, "a.jpg", media.jpeg(300, 200))
+    deadline = time.monotonic() + 30
+    while (body := c.get(f"{BASE}/{ds}/items")).status_code != 200 or not body.json()[
+        "items"
+    ][0]["media"][0].get("thumbnail_url"):
+        assert time.monotonic() < deadline, body.text
+        time.sleep(0.5)
+    url = body.json()["items"][0]["media"][0]["thumbnail_url"]
+    with httpx.Client(base_url=limited_srv.base_url) as anon:
+        codes = [anon.get(url).status_code for _ in range(30)]
+    assert codes == [200] * 30
+    # Token calls are still limited meanwhile.
+    assert 429 in [c.get(BASE).status_code for _ in range(30)]
+
+
 @pytest.fixture(scope="module")
 def one_upload_srv(shape: Shape) -> Iterator[TrainsetServer]:
     with shape.server(workers="1", max_concurrent_uploads="1", read_timeout_seconds="30") as s:

@@ -114,6 +114,13 @@ class RateLimiter:
                 del self._buckets[k]
 
 
+def _unlimited(path: str, method: str, url_credential: bool) -> bool:
+    """Health checks, and reads through a signed URL (thumbnails, downloads): the call
+    that issued the URL was counted, and a gallery loads hundreds of thumbnails at once
+    from one address, as it would from an object store that has no such limit."""
+    return path.startswith(_UNLIMITED_PATHS) or (url_credential and method in ("GET", "HEAD"))
+
+
 def _limit_key(scope: Scope) -> bytes:
     for k, v in scope["headers"]:
         if k == b"authorization":
@@ -177,7 +184,7 @@ class RequestContext:
             if cors and scope["method"] == "OPTIONS":
                 await _preflight(send, rid)
                 return
-            if self.limiter is not None and not path.startswith(_UNLIMITED_PATHS):
+            if self.limiter is not None and not _unlimited(path, scope["method"], cors):
                 wait = self.limiter.wait(_limit_key(scope), time.monotonic())
                 if wait > 0:
                     await _send_json(
