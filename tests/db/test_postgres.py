@@ -8,18 +8,23 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
+import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import psycopg
 import pytest
-from sqlalchemy import insert, inspect
+from sqlalchemy import Connection, Engine, create_engine, insert, inspect, select
 
 from trainset.db.engine import Database
 from trainset.db.migrate import upgrade
-from trainset.db.tables import files, jobs
+from trainset.db.tables import files, garbage, jobs
 from trainset.domain import accounts
 from trainset.domain import datasets as ds_service
+from trainset.domain import files as files_domain
 from trainset.domain.clock import now
 from trainset.errors import DatasetNameTaken
 from trainset.worker import queue
@@ -91,3 +96,76 @@ async def test_concurrent_claims_never_share_a_job(db: Database) -> None:
 
     await asyncio.gather(*(claimer() for _ in range(6)))
     assert sorted(claimed) == sorted(j["id"] for j in job_rows)
+
+
+@pytest.mark.parametrize("first", ["check", "delete"])
+async def test_a_thumbnail_stored_as_its_file_is_deleted_goes_to_garbage(
+    pg_url: str, db: Database, first: str
+) -> None:
+    """A check storing its verdict (and thumbnail) while the same version is deleted,
+    in either order, on READ COMMITTED: the thumbnail must end up owned by a row or
+    scheduled as garbage, never neither (a blob nobody would ever remove)."""
+    acc, token = await accounts.create_account(db, f"t_{secrets.token_hex(3)}")
+    ds = await ds_service.create(db, acc, None)
+    fid, job_id = str(uuid.uuid4()), str(uuid.uuid4())
+
+    def seed(conn: Connection) -> None:
+        conn.execute(
+            insert(files),
+            {"id": fid, "dataset_id": ds.id, "filename": "a.jpg", "stem": "a",
+             "size_bytes": 1, "sha256": "0" * 64, "blob_key": secrets.token_hex(16),
+             "content_type": "image/jpeg", "created_at": now(), "check_state": "pending"},
+        )  # fmt: skip
+        conn.execute(
+            insert(jobs),
+            {"id": job_id, "kind": "check", "file_id": fid, "dataset_id": ds.id,
+             "state": "running", "attempts": 1, "created_at": now()},
+        )  # fmt: skip
+
+    await db.write(seed)
+    thumb = ds_service.thumb_key_of(fid)  # the key the worker stores it under
+    job = queue.Job(job_id, fid, ds.id, 1, "a.jpg", "", "0" * 64)
+    outcome = queue.Outcome(job, True, None, None, {}, None, thumb_key=thumb)
+    engine = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"))
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_open(fn: Callable[[Connection], object]) -> None:
+        with engine.begin() as conn:
+            fn(conn)
+            holding.set()
+            release.wait(10)
+
+    def check(conn: Connection) -> None:
+        queue._complete(conn, [outcome], timedelta(0))
+
+    def remove(conn: Connection) -> None:
+        files_domain._remove(conn, token, ds.id, "a.jpg", 0)
+
+    def race() -> None:
+        with ThreadPoolExecutor(2) as pool:
+            a = pool.submit(hold_open, check if first == "check" else remove)
+            assert holding.wait(10)
+            b = pool.submit(in_transaction, engine, remove if first == "check" else check)
+            time.sleep(0.3)  # the second transaction is now waiting on the row lock
+            assert not b.done()
+            release.set()
+            a.result(10)
+            b.result(10)
+
+    try:
+        await asyncio.to_thread(race)
+    finally:
+        engine.dispose()
+
+    def where(conn: Connection) -> tuple[list[str], list[str]]:
+        owned = conn.execute(select(files.c.id).where(files.c.thumb_key == thumb)).scalars()
+        queued = conn.execute(select(garbage.c.blob_key).where(garbage.c.blob_key == thumb))
+        return list(owned), list(queued.scalars())
+
+    owned, queued = await db.read(where)
+    assert owned == [] and queued == [thumb]
+
+
+def in_transaction(engine: Engine, fn: Callable[[Connection], object]) -> None:
+    with engine.begin() as conn:
+        fn(conn)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -17,6 +18,7 @@ from trainset.db.engine import Database
 from trainset.db.tables import datasets, files, garbage, jobs, uploads
 from trainset.domain.accounts import Account, check_token
 from trainset.domain.clock import now
+from trainset.domain.filetypes import Kind, file_type
 from trainset.domain.lifecycle import DRAFT, FAILED, PENDING, READY, UPLOADING, due_urls
 from trainset.domain.names import check_dataset_name, generate_dataset_name
 from trainset.domain.quotas import Quotas, check_datasets
@@ -231,9 +233,7 @@ def _remove(conn: Connection, account: Account, dataset_id: str, grace_seconds: 
     grace = timedelta(seconds=grace_seconds)
     keys = [
         k
-        for r in conn.execute(
-            select(files.c.blob_key, files.c.thumb_key).where(files.c.dataset_id == ds.id)
-        )
+        for r in conn.execute(select(*FILE_BLOBS).where(files.c.dataset_id == ds.id))
         for k in blobs_of(r)
     ]
     # Streaming attempts hold blob keys; signed URLs name upload objects, which a
@@ -263,9 +263,36 @@ async def remove(db: Database, account: Account, dataset_id: str, grace_seconds:
     return await db.write(_remove, account, dataset_id, grace_seconds)
 
 
+def thumb_key_of(file_id: str) -> str:
+    """The key of a file version's thumbnail: derived from the version, not drawn at
+    random, so a check run again after a crash overwrites the one it stored before,
+    and whoever retires a version can name its thumbnail before the check has recorded
+    it (on PostgreSQL that check may be storing it in a transaction running now)."""
+    return hashlib.sha256(f"thumbnail:{file_id}".encode()).hexdigest()[:32]
+
+
+# The columns `blobs_of` needs.
+FILE_BLOBS = (
+    files.c.id,
+    files.c.filename,
+    files.c.blob_key,
+    files.c.thumb_key,
+    files.c.check_state,
+)
+
+
 def blobs_of(row: Any) -> list[str]:
-    """The blobs a file row owns: its bytes, and its thumbnail when one was made."""
-    return [row.blob_key, row.thumb_key] if row.thumb_key else [row.blob_key]
+    """The blobs a file row owns: its bytes, and its thumbnail when one was made or
+    may still be made (its check has not stored a verdict yet: scheduling a key that
+    never gets stored costs a no-op delete; missing one would leak the blob). A check
+    that stores its thumbnail after the version is gone sends it to garbage itself
+    (queue._complete)."""
+    if row.thumb_key:
+        return [row.blob_key, row.thumb_key]
+    ft = file_type(row.filename)
+    if row.check_state == "pending" and ft is not None and ft.kind is not Kind.CAPTION:
+        return [row.blob_key, thumb_key_of(row.id)]
+    return [row.blob_key]
 
 
 def add_garbage(conn: Connection, keys: list[str], delete_after: datetime) -> None:

@@ -87,7 +87,7 @@ def _remove(conn: Connection, token: str, dataset_id: str, filename: str, grace:
     ref = _find(conn, token, dataset_id, filename)
     at = now()
     row = conn.execute(
-        select(files.c.id, files.c.blob_key, files.c.thumb_key).where(
+        select(*ds_service.FILE_BLOBS).where(
             files.c.dataset_id == ref.dataset_id, files.c.filename == ref.filename
         )
     ).one()

@@ -121,7 +121,7 @@ _CLOSE_ATTEMPT = (
 )
 _DATASET_ALIVE = select(datasets.c.id).where(datasets.c.id == bindparam("ds_id"))
 _UPLOAD_STATE = select(uploads.c.state).where(uploads.c.id == bindparam("upload_id"))
-_CURRENT_FILE = select(files.c.id, files.c.blob_key, files.c.thumb_key, files.c.size_bytes).where(
+_CURRENT_FILE = select(*ds_service.FILE_BLOBS, files.c.size_bytes).where(
     files.c.dataset_id == bindparam("ds_id"), files.c.filename == bindparam("filename")
 )
 _SIGNED_DONE = (

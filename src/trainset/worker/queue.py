@@ -131,6 +131,7 @@ def _complete(conn: Connection, outcomes: list[Outcome], grace: timedelta) -> No
     thumbs = {o.job.file_id: o.thumb_key for o in outcomes if o.thumb_key}
     if thumbs:
         # A thumbnail of a version replaced or deleted meanwhile is nobody's: garbage.
+        # (A delete not yet committed scheduled it already: see datasets.blobs_of.)
         waiting = set(
             conn.execute(
                 select(files.c.id).where(

@@ -18,6 +18,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import timedelta
 
+from trainset.domain.datasets import thumb_key_of
 from trainset.domain.filetypes import Kind, file_type
 from trainset.errors import StorageUnavailable
 from trainset.services import Services
@@ -179,7 +180,7 @@ class CheckWorker:
         """Keep a check's thumbnail as a derived blob; None if it cannot be stored (the
         verdict matters more than a picture of it: the gallery shows a placeholder)."""
         storage = self.svc.storage
-        key = storage.new_key()
+        key = thumb_key_of(job.file_id)
         try:
             writer = await storage.writer(key)
             try:
