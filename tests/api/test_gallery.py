@@ -4,12 +4,16 @@ worker, caption text, per-item problems, and paging (both shapes)."""
 from __future__ import annotations
 
 import io
+import sqlite3
+import time
 from typing import Any
 
 import httpx
+import psycopg
 from PIL import Image
 
 from tests import media
+from tests.server import TrainsetServer
 from tests.wire import BASE, assert_error, create, upload, wait_final
 
 
@@ -130,3 +134,57 @@ def test_dataset_list_carries_counts_and_sizes(client: httpx.Client) -> None:
     upload(client, ds["id"], "a.jpg", data)
     listed = client.get(BASE, params={"name": ds["name"]}).json()["datasets"]
     assert [(d["file_count"], d["total_bytes"]) for d in listed] == [(1, len(data))]
+
+
+def test_only_the_first_page_lists_the_datasets_problems(client: httpx.Client) -> None:
+    # Each later page would repeat the same 100 failures and warnings; it says why the
+    # dataset failed and how many problems there are, and its own items carry theirs.
+    ds = create(client)["id"]
+    for s in ("a", "b", "c", "d"):
+        upload(client, ds, f"{s}.png", media.png(300, 300))  # none has a caption
+    assert wait_final(client, ds)["status"] == "FAILED"
+    first = items(client, ds, limit=2)
+    assert [d["filename"] for d in first["error"]["details"]] == [
+        "a.png",
+        "b.png",
+        "c.png",
+        "d.png",
+    ]
+    assert first["problem_count"] == 4
+    second = items(client, ds, limit=2, after=first["next_cursor"])
+    assert second["error"]["code"] == first["error"]["code"]
+    assert second["error"]["details"] == [] and second["warnings"] == []
+    assert second["problem_count"] == 4
+    assert [p["filename"] for it in second["items"] for p in it["problems"]] == ["c.png", "d.png"]
+
+
+def test_a_caption_checked_before_its_text_was_kept_is_not_called_too_long(
+    server: TrainsetServer, client: httpx.Client
+) -> None:
+    # Files checked before migration 0003 have no caption_text; only one whose check
+    # counted more characters than are kept is "too long".
+    ds = create(client)["id"]
+    upload(client, ds, "old.txt", media.caption("kept before 0003"))
+    wait_final(client, ds)
+    sql = "UPDATE files SET caption_text = NULL WHERE dataset_id = %s"
+    url = server.env.get("TRAINSET_DATABASE_URL")
+    if url is None:
+        with sqlite3.connect(server.data_dir / "trainset.db", timeout=30) as conn:
+            conn.execute(sql.replace("%s", "?"), (ds,))
+    else:
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as pg:
+            pg.execute(sql, (ds,))
+    (cap,) = items(client, ds)["items"][0]["captions"]
+    assert cap["text"] is None and cap["text_truncated"] is False
+
+
+def test_a_thumbnail_keeps_its_url_across_loads(client: httpx.Client) -> None:
+    # The same URL while it is valid, so the browser's cache answers a reload (an object
+    # store's presigned URL would otherwise change at each signing).
+    ds = create(client)["id"]
+    upload(client, ds, "s.jpg", media.jpeg(100, 100))
+    wait_final(client, ds)
+    first = items(client, ds)["items"][0]["media"][0]["thumbnail_url"]
+    time.sleep(1.1)  # a presigned URL carries its signing time to the second
+    assert first is not None
+    assert items(client, ds)["items"][0]["media"][0]["thumbnail_url"] == first

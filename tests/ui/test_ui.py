@@ -7,6 +7,8 @@ Each step saves a screenshot under test-artifacts/ui/.
 from __future__ import annotations
 
 import base64
+import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -290,3 +292,39 @@ def test_a_revoked_token_signs_out(page: Any, ui_server: TrainsetServer) -> None
     page.get_by_label("Show").select_option("READY")  # any call now gets a 401
     expect(page.get_by_role("heading", name="Sign in to trainset")).to_be_visible()
     expect(page.get_by_role("alert")).to_contain_text("no longer accepted")
+
+
+def test_a_caption_without_kept_text_is_read_from_its_file(
+    page: Any, ui_server: TrainsetServer
+) -> None:
+    """A caption checked before the service kept captions' text (migration 0003) is
+    shown by reading the file, and can be edited; the skip link and a mangled address
+    do not leave the page blank."""
+    srv = ui_server
+    with srv.client() as c:
+        ds = c.post(API, json={"name": "old_captions"}).json()["id"]
+        for name, data in (("o.jpg", media.jpeg(300, 300)), ("o.txt", b"written long ago")):
+            c.post(f"{API}/{ds}/upload", files={"file": (name, data)}).raise_for_status()
+        deadline = time.monotonic() + 30
+        while c.get(f"{API}/{ds}/status").json()["status"] != "READY":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    with sqlite3.connect(srv.data_dir / "trainset.db", timeout=30) as conn:
+        conn.execute("UPDATE files SET caption_text = NULL WHERE dataset_id = ?", (ds,))
+    sign_in(page, srv)
+    page.goto(f"/#/d/{ds}")
+    expect(card(page, "o").locator(".caption")).to_have_text("written long ago")
+    # The skip link moves focus; it is not a route (the page stays).
+    page.locator("a.skip").focus()
+    page.keyboard.press("Enter")
+    assert page.evaluate("document.activeElement.id") == "main"
+    expect(page.get_by_role("heading", name="old_captions", exact=True)).to_be_visible()
+    card(page, "o").get_by_role("button", name="Edit caption for o.jpg").click()
+    editor = card(page, "o").locator("textarea")
+    expect(editor).to_have_value("written long ago")
+    editor.fill("written again")
+    card(page, "o").get_by_role("button", name="Save").click()
+    expect(card(page, "o").locator(".caption")).to_have_text("written again", timeout=30_000)
+    assert stored_text(srv, ds, "o.txt") == "written again"
+    page.goto("/#/d/%E0%A4")
+    expect(page.get_by_text("That address names no dataset.")).to_be_visible()

@@ -62,7 +62,8 @@ class ItemPageOut(BaseModel):
     updated_at: str
     file_count: int
     total_bytes: int
-    # The first 100 failures (error.details) and warnings; the counts are of all.
+    # The first page (no `after`) lists the first 100 failures (error.details) and
+    # warnings; later pages leave both lists empty. The counts are of all.
     error: ErrorDetail | None = None
     problem_count: int = 0
     warnings: list[dict[str, Any]] = []

@@ -39,6 +39,10 @@ _TYPES = [
     FileType(".txt", Kind.CAPTION, "text/plain"),
 ]
 
+# A caption's text is kept for the gallery when it has at most this many characters
+# (trainers' captions are a few hundred); a longer one is still checked in full.
+CAPTION_TEXT_MAX = 16 * 1024
+
 BY_EXT: dict[str, FileType] = {t.ext: t for t in _TYPES}
 ALLOWED_EXTENSIONS: tuple[str, ...] = tuple(t.ext for t in _TYPES)
 

@@ -26,7 +26,7 @@ from trainset.db.tables import files
 from trainset.domain import datasets as ds_service
 from trainset.domain.accounts import check_token
 from trainset.domain.clock import now, wire
-from trainset.domain.filetypes import Kind, file_type
+from trainset.domain.filetypes import CAPTION_TEXT_MAX, Kind, file_type
 from trainset.errors import InvalidRequest, UrlExpired
 from trainset.services import Services
 
@@ -97,12 +97,27 @@ def thumb_expiry(ttl: int) -> int:
     return math.ceil((time.time() + ttl) / THUMB_WINDOW) * THUMB_WINDOW
 
 
+# An object store's presigned URL differs at every signing (it carries the time it was
+# signed): the one made first is handed out for the key's whole window, so a reload of
+# the gallery is answered by the browser's cache, not by the store. Bounded: cleared
+# when full (a miss costs one signing).
+_PRESIGNED: dict[tuple[int, str, int], str] = {}
+_PRESIGNED_MAX = 20_000
+
+
 def thumbnail_url(svc: Services, key: str, stem: str, expires: int) -> str:
+    if svc.storage.presigns_uploads:
+        cache_key = (id(svc.storage), key, expires)
+        if (cached := _PRESIGNED.get(cache_key)) is not None:
+            return cached
     at = _EPOCH + timedelta(seconds=expires)
     url = svc.storage.presign_get(
         key, expires_at=at, filename=f"{stem}.webp", content_type="image/webp"
     )
     if url is not None:
+        if len(_PRESIGNED) >= _PRESIGNED_MAX:
+            _PRESIGNED.clear()
+        _PRESIGNED[cache_key] = url
         return url
     sig = svc.signer.sign(key, expires, "thumbnail")
     base = f"{svc.settings.base_url}/prod/v1/trainers/thumbnails/{key}"
@@ -130,8 +145,13 @@ def _entry(svc: Services, r: Any, expires: int) -> dict[str, Any]:
     }
     if ft is not None and ft.kind is Kind.CAPTION:
         out["text"] = r.caption_text
-        # A caption that passed its check but is too long to keep is shown as such.
-        out["text_truncated"] = r.check_state == "ok" and r.caption_text is None
+        # A caption that passed its check but is too long to keep is shown as such. (One
+        # checked before its text was kept has none either, and is not too long.)
+        out["text_truncated"] = (
+            r.check_state == "ok"
+            and r.caption_text is None
+            and int(meta.get("chars") or 0) > CAPTION_TEXT_MAX
+        )
     else:
         for k in ("width", "height", "duration"):
             if meta.get(k) is not None:
@@ -155,6 +175,7 @@ async def page(
 ) -> dict[str, Any]:
     """One page of the dataset's items, in stem order."""
     stem_after = decode_cursor(after) if after else None
+    first = stem_after is None
     p = await svc.db.read(_page, token, dataset_id, limit, stem_after)
     ds = p.dataset
     error = ds.error if ds.status == "FAILED" else None
@@ -187,10 +208,12 @@ async def page(
         "updated_at": wire(ds.updated_at),
         "file_count": ds.file_count,
         "total_bytes": ds.total_bytes,
-        # Why the dataset is not READY, whichever pages the failing files are on.
-        "error": {**error, "details": details[:SUMMARY_LIMIT]} if error else None,
+        # Why the dataset is not READY, whichever pages the failing files are on: the
+        # first page lists them; later ones say why in `error` and give the counts
+        # (their own items carry their problems).
+        "error": {**error, "details": details[:SUMMARY_LIMIT] if first else []} if error else None,
         "problem_count": len(details),
-        "warnings": all_warnings[:SUMMARY_LIMIT],
+        "warnings": all_warnings[:SUMMARY_LIMIT] if first else [],
         "warning_count": len(all_warnings),
         "items": items,
         "has_more": p.next_stem is not None,

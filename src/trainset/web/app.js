@@ -180,7 +180,13 @@ function route(message) {
   document.getElementById("account").hidden = !signedIn;
   if (!signedIn) return signIn(message);
   const m = location.hash.match(/^#\/d\/([^/]+)$/);
-  if (m) return datasetView(decodeURIComponent(m[1]));
+  if (m) {
+    let id = null;
+    try { id = decodeURIComponent(m[1]); } catch { /* a hand-edited hash: not an id */ }
+    if (id !== null) return datasetView(id);
+    return render("Not found", h("p", { class: "notice error", text: "That address names no dataset." }),
+      h("p", {}, h("a", { href: "#/", text: "← All datasets" })));
+  }
   return listView(message);
 }
 
@@ -250,10 +256,13 @@ function listView(message) {
         cursor = r.has_more ? r.next_cursor : null;
       } while (cursor && all.length < 2000);
     } catch (ex) {
-      if (ex.status !== 401) { err.textContent = ex.message; err.hidden = false; }
+      if (ex.status === 401 || !alive) return;
+      err.textContent = ex.message; err.hidden = false;
+      timer = setTimeout(load, 10000); // the server may be back by then
       return;
     }
     if (!alive) return;
+    err.hidden = true;
     all.reverse(); // newest first
     body.replaceChildren(...all.map(row));
     if (!all.length) {
@@ -309,7 +318,7 @@ function listView(message) {
 function datasetView(id) {
   const path = `/datasets/${encodeURIComponent(id)}`;
   const state = { ds: null, items: new Map(), order: [], cursor: null, more: false, pages: 0,
-    active: 0, lastReload: 0, alive: true };
+    active: 0, lastReload: 0, alive: true, firstStems: new Set() };
   const title = h("h1", { tabindex: "-1" });
   const statusSlot = h("span");
   const facts = h("span", { class: "facts" });
@@ -322,29 +331,43 @@ function datasetView(id) {
   const sentinel = h("div", { "aria-hidden": "true" });
   let timer = null;
   let polling = false;
+  let failures = 0; // polls in a row that failed: the next waits longer
 
   function showError(ex) { err.textContent = ex.message; err.hidden = false; }
 
+  async function readCaption(name) {
+    const res = await fetch(`${API}${path}/files/${encodeURIComponent(name)}`,
+      { headers: { Authorization: `Bearer ${auth.token}` } });
+    if (!res.ok) throw await errorOf(res.status, await res.text());
+    return res.text();
+  }
+
   // -- live status: a cheap poll of the list entry; the gallery reloads on change --
+  // While files are being checked only the first page is fetched again (its head says
+  // why the dataset is not ready); every page shown is fetched again when the status or
+  // the file count changes, so a 2,000-item gallery is not reloaded every second.
   async function poll() {
     clearTimeout(timer);
-    if (!state.alive || polling) return;
+    if (!state.alive || polling || !state.ds) return; // the first page is not in yet
     polling = true;
     try {
       const r = await api("GET", `/datasets?name=${encodeURIComponent(state.ds.name)}`);
       const d = r.datasets.find((x) => x.id === id);
       if (!d) { location.hash = "#/"; return; }
-      const changed = d.status !== state.ds.status || d.updated_at !== state.ds.updated_at
-        || d.file_count !== state.ds.file_count;
+      const moved = d.status !== state.ds.status || d.file_count !== state.ds.file_count;
+      const touched = d.updated_at !== state.ds.updated_at;
       const stale = d.status === "UPLOADING" && Date.now() - state.lastReload > 3000;
-      if (changed || stale) await reload();
+      if (moved) await reload(true);
+      else if (touched || stale) await reload(false);
+      failures = 0;
     } catch (ex) {
       if (ex.status === 404) { location.hash = "#/"; return; }
+      failures++;
     } finally { polling = false; }
     if (!state.alive) return;
     clearTimeout(timer);
     const busy = state.ds.status === "UPLOADING" || state.active > 0;
-    timer = setTimeout(poll, busy ? 1000 : 8000);
+    timer = setTimeout(poll, Math.min(30000, (busy ? 1000 : 8000) * 2 ** Math.min(failures, 5)));
   }
 
   function head(ds) {
@@ -499,20 +522,35 @@ function datasetView(id) {
     const showCaption = () => {
       if (caption) {
         if (!medium) body.prepend(h("div", { class: "fname", text: caption.filename }));
-        const text = caption.text !== null && caption.text !== undefined ? caption.text
+        const known = caption.text !== null && caption.text !== undefined;
+        const text = known ? caption.text
           : caption.text_truncated ? "(too long to show here)" : caption.check.state === "pending" ? "Checking…" : "";
-        capSlot.replaceChildren(h("div", { class: "caption", text: text || "(empty caption)" }));
+        const shown = h("div", { class: "caption", text: text || "(empty caption)" });
+        capSlot.replaceChildren(shown);
+        if (!known && caption.check.state === "ok" && !caption.text_truncated) {
+          // Checked before the service kept captions' text: read the file itself.
+          shown.textContent = "Loading…";
+          readCaption(caption.filename).then((t) => {
+            caption.text = t;
+            shown.textContent = t || "(empty caption)";
+          }, () => { shown.textContent = "(could not be read; download the file to see it)"; });
+        }
       } else {
         capSlot.replaceChildren(h("div", { class: "caption none", text: "No caption" }));
       }
     };
     showCaption();
-    const editable = !caption || (caption.text !== null && caption.text !== undefined) || caption.check.state === "failed";
+    // Any caption but one too long to show (its editor would start empty) or still being checked.
+    const editable = !caption || caption.check.state === "failed"
+      || (caption.check.state === "ok" && !caption.text_truncated);
     if (medium && editable) {
       const label = caption ? "Edit caption" : "Add caption";
       actions.append(h("button", { type: "button", class: "small", text: label,
         "aria-label": `${label} for ${medium.filename}`,
-        onclick: () => {
+        onclick: async () => {
+          if (caption && caption.check.state === "ok" && (caption.text === null || caption.text === undefined)) {
+            try { caption.text = await readCaption(caption.filename); } catch (ex) { showError(ex); return; }
+          }
           actions.hidden = true;
           capSlot.replaceChildren(captionEditor(capName, caption && caption.text ? caption.text : "",
             () => { actions.hidden = false; showCaption(); }));
@@ -550,10 +588,22 @@ function datasetView(id) {
     state.more = page.has_more;
   }
 
-  // Reload the pages already shown (the first carries status, failures and warnings).
-  async function reload() {
+  // Reload the pages already shown (`all`), or only the first (it carries the status,
+  // failures and warnings; later pages keep their items until the next full reload).
+  // One reload at a time: one asked for meanwhile runs once after it.
+  let reloading = null, again = null;
+  function reload(all = true) {
+    if (reloading) { again = again === true || all; return reloading; }
+    reloading = fetchShown(all).finally(() => {
+      reloading = null;
+      if (again !== null && state.alive) { const a = again; again = null; reload(a); }
+    });
+    return reloading;
+  }
+
+  async function fetchShown(all) {
     state.lastReload = Date.now();
-    const pages = Math.max(1, state.pages);
+    const pages = all ? Math.max(1, state.pages) : 1;
     const items = new Map(), order = [];
     let cursor = null, more = false, first = null;
     for (let i = 0; i < pages; i++) {
@@ -564,7 +614,15 @@ function datasetView(id) {
       if (!more) break;
     }
     if (!state.alive) return;
-    Object.assign(state, { items, order, cursor, more });
+    const firstStems = new Set(first.items.map((it) => it.stem));
+    if (!all && more && state.pages > 1) {
+      // Keep the later pages' items (and where they end) as they were.
+      for (const s of state.order) {
+        if (!items.has(s) && !state.firstStems.has(s)) { items.set(s, state.items.get(s)); order.push(s); }
+      }
+      cursor = state.cursor; more = state.more;
+    }
+    Object.assign(state, { items, order, cursor, more, firstStems });
     head(first);
     paint();
   }
@@ -712,6 +770,7 @@ function datasetView(id) {
     try {
       const first = await fetchPage(null);
       take(first);
+      state.firstStems = new Set(first.items.map((it) => it.stem));
       state.pages = 1;
       state.lastReload = Date.now();
       head(first);
@@ -731,5 +790,12 @@ function datasetView(id) {
 // ---- start -------------------------------------------------------------------------
 
 document.getElementById("sign-out").addEventListener("click", () => signOut());
+// The skip link moves focus without touching the hash (the hash is the route).
+document.querySelector("a.skip").addEventListener("click", (e) => {
+  e.preventDefault();
+  const m = main();
+  m.tabIndex = -1;
+  m.focus();
+});
 window.addEventListener("hashchange", () => route());
 route();

@@ -35,7 +35,7 @@ from av.container import InputContainer
 from av.video.stream import VideoStream
 from PIL import Image, UnidentifiedImageError
 
-from trainset.domain.filetypes import FileType, Kind, extension, file_type
+from trainset.domain.filetypes import CAPTION_TEXT_MAX, FileType, Kind, extension, file_type
 from trainset.domain.sniff import SNIFF_BYTES, expected_content, sniff_matches
 
 # Failure codes (the dataset rules of the same names).
@@ -62,9 +62,6 @@ ORIENTATION_TAG: Final = 0x0112
 THUMB_PX: Final = 256
 THUMB_QUALITY: Final = 75
 THUMB_METHOD: Final = 0  # libwebp effort (0-6): 0 takes a third of 4's time at 256 px
-# A caption's text is kept for the gallery when it has at most this many characters
-# (trainers' captions are a few hundred); a longer one is still checked in full.
-CAPTION_TEXT_MAX: Final = 16 * 1024
 
 # The one FFmpeg demuxer tried for each video extension (same container family).
 _DEMUXERS: Final[dict[str, str]] = {
