@@ -11,8 +11,9 @@ import zipfile
 from pathlib import Path
 
 from tests import media
+from tests.client.proxy import Proxy
 from tests.client.test_cli_user import TRAINSET, cli
-from tests.server import TrainsetServer
+from tests.server import TrainsetServer, free_port
 from trainset.client import Client
 
 
@@ -136,3 +137,97 @@ def test_upload_killed_midway_resumes(server: TrainsetServer, tmp_path: Path) ->
     assert r.returncode == 0, r.stderr
     assert f"{120 - there} to send, {there} already there" in r.stderr
     assert len(c.status(ds.id).files) == 120
+
+
+def test_ctrl_c_stops_promptly_with_130(server: TrainsetServer, tmp_path: Path) -> None:
+    d = folder_of_pairs(tmp_path, 60)
+    for i in range(0, 60, 6):  # some larger files, so uploads are in flight at the signal
+        (d / f"img_{i:03}.jpg").write_bytes(media.jpeg(260 + i, 300) + os.urandom(3 << 20))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINSET_")}
+    env |= {"TRAINSET_URL": server.base_url, "TRAINSET_TOKEN": server.token,
+            "TRAINSET_CONFIG": "/nonexistent/trainset-config.toml"}  # fmt: skip
+    proc = subprocess.Popen(
+        [TRAINSET, "upload", str(d), "--concurrency", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    c = Client(server.base_url, server.token)
+    deadline = time.monotonic() + 60
+    sent = 0
+    while sent < 10:
+        assert time.monotonic() < deadline and proc.poll() is None
+        ds = c.find_dataset(d.name)
+        sent = len(c.status(ds.id).files) if ds else 0
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=15)  # generous: it must not finish the upload
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err and "Aborted" not in err
+
+
+def test_a_direct_upload_stored_with_other_bytes_is_sent_again_then_removed(
+    server: TrainsetServer, tmp_path: Path
+) -> None:
+    """A proxy on loopback in front of the real server changes bytes on the way (what
+    the server cannot be made to do): once, the CLI sends the file again and succeeds;
+    every time, it deletes the bad copy and exits 3 naming the file."""
+    d = folder_of_pairs(tmp_path, 2)
+    (d / "img_001.txt").write_bytes(b"a CORRUPTME caption")
+    with Proxy(server.base_url) as p:
+        p.corrupt = (b"CORRUPTME", b"corrupted", 1)
+        once = cli(server, "upload", str(d), env={"TRAINSET_URL": p.url})
+        assert once.returncode == 0, once.stderr
+        assert p.corrupt is None and "img_001.txt" in once.stderr
+        c = Client(server.base_url, server.token)
+        ds = c.find_dataset(d.name)
+        assert ds is not None
+        got = c.download(ds.id, "img_001.txt", tmp_path / "got.txt").read_bytes()
+        assert got == b"a CORRUPTME caption"
+
+        (d / "img_001.txt").write_bytes(b"another CORRUPTME caption")
+        p.corrupt = (b"CORRUPTME", b"corrupted", 100)
+        always = cli(server, "upload", str(d), env={"TRAINSET_URL": p.url})
+    assert always.returncode == 3, always.stderr
+    assert "img_001.txt" in always.stderr and "removed" in always.stderr
+    assert "Traceback" not in always.stderr
+    assert "img_001.txt" not in {f.filename for f in c.status(ds.id).files}
+
+
+def test_signed_uploads_are_checked_against_the_servers_sha256(tmp_path: Path) -> None:
+    """Signed URLs point at a loopback proxy in front of a real (embedded) server, which
+    changes one file's bytes on the way: the CLI finds it from the status's sha256,
+    deletes it and exits 3 naming it. Files go by signed URL above --direct-limit."""
+    port = free_port()
+    with Proxy(f"http://127.0.0.1:{port}") as p, TrainsetServer(
+        port=port, env={"TRAINSET_PUBLIC_URL": p.url, "TRAINSET_WORKERS": "1"}
+    ) as srv:  # fmt: skip
+        d = folder_of_pairs(tmp_path, 3)
+        ok = cli(srv, "upload", str(d), "--direct-limit", "0")
+        assert ok.returncode == 0, ok.stderr
+        assert len([s for s in p.seen if s[0] == "PUT"]) == 6  # all by signed URL
+
+        (d / "img_002.txt").write_bytes(b"a CORRUPTME caption")
+        p.corrupt = (b"CORRUPTME", b"corrupted", 1)
+        bad = cli(srv, "upload", str(d), "--direct-limit", "0")
+        assert bad.returncode == 3, bad.stderr
+        assert "img_002.txt" in bad.stderr and "Traceback" not in bad.stderr
+        c = Client(srv.base_url, srv.token)
+        ds = c.find_dataset(d.name)
+        assert ds is not None
+        assert "img_002.txt" not in {f.filename for f in c.status(ds.id).files}
+
+
+def test_unreadable_sources_are_one_line_errors(server: TrainsetServer, tmp_path: Path) -> None:
+    d = folder_of_pairs(tmp_path, 2)
+    (d / "img_009.jpg").symlink_to(tmp_path / "gone.jpg")  # a file that vanished
+    gone = cli(server, "upload", str(d))
+    assert gone.returncode == 2, gone.stderr
+    assert "img_009.jpg" in gone.stderr and "Traceback" not in gone.stderr
+
+    z = tmp_path / "crc.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("a.jpg", media.jpeg())
+        zf.writestr("a.txt", b"CRCMARKER caption")
+    z.write_bytes(z.read_bytes().replace(b"CRCMARKER", b"XRCMARKER"))  # data != its CRC
+    bad = cli(server, "upload", str(z), "--name", f"crc_{uuid.uuid4().hex[:6]}")
+    assert bad.returncode == 2, bad.stderr
+    assert "zip" in bad.stderr and "a.txt" in bad.stderr and "Traceback" not in bad.stderr

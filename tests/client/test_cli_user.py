@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from tests import media
+from tests.client.proxy import Proxy
 from tests.server import TrainsetServer, free_port
 from trainset.client import Client
 
@@ -16,8 +17,13 @@ TRAINSET = str(Path(sys.executable).parent / "trainset")
 
 
 def cli(
-    srv: TrainsetServer | None, *args: str, url: str | None = None, config: Path | None = None
+    srv: TrainsetServer | None,
+    *args: str,
+    url: str | None = None,
+    config: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
+    extra = env
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINSET_")}
     # Never the developer's own config file.
     env["TRAINSET_CONFIG"] = str(config or "/nonexistent/trainset-config.toml")
@@ -27,7 +33,7 @@ def cli(
         env |= {"TRAINSET_URL": url, "TRAINSET_TOKEN": "x"}
     return subprocess.run(
         [TRAINSET, *args],
-        env=env,
+        env=env | (extra or {}),
         capture_output=True,
         text=True,
         timeout=60,
@@ -99,3 +105,42 @@ def test_a_broken_config_file_is_named(tmp_path: Path) -> None:
     config.write_text("url = [unterminated")
     r = cli(None, "ls", config=config)
     assert r.returncode == 2 and str(config) in r.stderr
+
+
+def test_config_token_goes_only_to_the_config_url(server: TrainsetServer, tmp_path: Path) -> None:
+    """Another URL by flag or TRAINSET_URL gets no token from the config file: a proxy in
+    front of the real server stands for "another server" and records what it is sent."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'url = "{server.base_url}/"\ntoken = "{server.token}"\n')
+    with Proxy(server.base_url) as other:
+        by_env = cli(None, "ls", config=config, env={"TRAINSET_URL": other.url})
+        by_flag = cli(None, "ls", "--url", other.url + "/", config=config)
+        assert other.seen, "the commands did reach the other server"
+        assert not [h for _, _, h in other.seen if server.token in str(h)]
+    assert by_env.returncode == 3 and by_flag.returncode == 3  # 401 without a token
+    # The config file's own URL, however spelt (trailing slash or not), gets the token.
+    same = cli(None, "ls", "--url", server.base_url, config=config)
+    assert same.returncode == 0, same.stderr
+    assert cli(None, "ls", config=config).returncode == 0
+    # A token given for the other URL is of course sent.
+    with Proxy(server.base_url) as other:
+        given = cli(None, "ls", "--url", other.url, "--token", server.token, config=config)
+        assert given.returncode == 0, given.stderr
+
+
+def test_a_config_value_of_the_wrong_type_is_named(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('url = 1\ntoken = "t"\n')
+    r = cli(None, "ls", config=config)
+    assert r.returncode == 2 and str(config) in r.stderr and "url must be a string" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_status_wait_that_times_out_while_uploading_exits_3(server: TrainsetServer) -> None:
+    c = Client(server.base_url, server.token)
+    ds = c.create_dataset()
+    c.upload_urls(ds.id, {"a.jpg": 1000})  # an outstanding signed URL: UPLOADING
+    r = cli(server, "status", ds.name, "--wait", "--timeout", "0.3")
+    assert r.returncode == 3, r.stderr
+    assert "UPLOADING" in r.stdout and "still UPLOADING" in r.stderr
+    c.delete_dataset(ds.id)

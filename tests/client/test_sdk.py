@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests import media
+from tests.client.proxy import Proxy
 from tests.server import TrainsetServer, free_port
 from tests.shapes import Shape
 from trainset.client import AsyncClient, Client, errors
@@ -210,6 +211,7 @@ async def test_async_client(server: TrainsetServer, tmp_path: Path) -> None:
         with pytest.raises(errors.IntegrityError):
             await c.fetch(m.files[0].download_url, tmp_path / "bad.jpg", sha256="0" * 64)
         assert not (tmp_path / "bad.jpg").exists()
+        assert _no_part_files(tmp_path)
         assert await c.find_dataset(ds.name) == (await c.list_datasets(name=ds.name))[0][0]
         assert ds.id in {d.id async for d in c.iter_datasets(page_size=2)}
         (item,) = [it async for it in c.iter_items(ds.id, page_size=1)]
@@ -218,3 +220,105 @@ async def test_async_client(server: TrainsetServer, tmp_path: Path) -> None:
         await c.delete_dataset(ds.id)
         with pytest.raises(errors.DatasetNotFound):
             await c.status(ds.id)
+
+
+def _ready_with(sdk: Client, caption: bytes) -> tuple[str, str, str]:
+    """A READY dataset with a.jpg and the caption a.txt; (dataset id, origin, path and
+    query) of a.txt's manifest download URL."""
+    ds = sdk.create_dataset()
+    sdk.upload(ds.id, media.jpeg(300, 300), filename="a.jpg")
+    sdk.upload(ds.id, caption, filename="a.txt")
+    assert sdk.wait(ds.id, timeout=60, poll=0.05).status == "READY"
+    (f,) = [f for f in sdk.manifest(ds.id).files if f.filename == "a.txt"]
+    u = httpx.URL(f.download_url)
+    origin = f"{u.scheme}://{u.netloc.decode()}"
+    return ds.id, origin, u.raw_path.decode()
+
+
+def _no_part_files(d: Path) -> bool:
+    return not [p for p in d.iterdir() if p.name.endswith(".trainset-part")]
+
+
+@pytest.mark.parametrize("client_class", [Client, AsyncClient])
+async def test_downloads_follow_redirects_and_retry(
+    sdk: Client, server: TrainsetServer, tmp_path: Path, client_class: type
+) -> None:
+    """Relative Location headers, chains of redirects (a limited number), 503 and dropped
+    connections. A loopback proxy in front of the real server plays the redirects and
+    the failures; the bytes are the real server's."""
+    caption = media.caption("a redirected dog")
+    sha = hashlib.sha256(caption).hexdigest()
+    ds_id, origin, pathq = _ready_with(sdk, caption)
+    with Proxy(origin) as p, Proxy(server.base_url) as api:
+
+        async def fetch(url: str, dest: Path) -> Path:
+            if client_class is Client:
+                return Client(server.base_url, server.token).fetch(url, dest, sha256=sha)
+            async with AsyncClient(server.base_url, server.token) as c:
+                return await c.fetch(url, dest, sha256=sha)
+
+        async def download(dest: Path) -> Path:
+            if client_class is Client:
+                return Client(api.url, server.token).download(ds_id, "a.txt", dest)
+            async with AsyncClient(api.url, server.token) as c:
+                return await c.download(ds_id, "a.txt", dest)
+
+        got = await fetch(f"{p.url}/hops/3{pathq}", tmp_path / "hops.txt")
+        assert got.read_bytes() == caption
+        with pytest.raises(errors.TrainsetError, match="redirects"):
+            await fetch(f"{p.url}/hops/6{pathq}", tmp_path / "too_many.txt")
+        assert not (tmp_path / "too_many.txt").exists()
+
+        p.fail_gets = 2
+        assert (await fetch(p.url + pathq, tmp_path / "busy.txt")).read_bytes() == caption
+        assert p.fail_gets == 0
+        p.drop = 1
+        assert (await fetch(p.url + pathq, tmp_path / "drop.txt")).read_bytes() == caption
+        assert p.drop == 0
+
+        api.fail_gets = 1
+        assert (await download(tmp_path / "api.txt")).read_bytes() == caption
+        assert api.fail_gets == 0
+    assert _no_part_files(tmp_path)
+
+
+def test_concurrent_fetches_of_one_file_use_their_own_temp_files(
+    sdk: Client, server: TrainsetServer, tmp_path: Path
+) -> None:
+    """One fetch stalls halfway (a loopback proxy holds the rest of the real server's
+    answer) while a second one of the same file to the same place completes: each must
+    write its own temp file, and the file ends up whole, with a normal file's mode."""
+    import os
+    import threading
+    import time
+
+    caption = b"a long caption " * 300_000  # > 2 MiB: the proxy stalls after 2 MiB
+    sha = hashlib.sha256(caption).hexdigest()
+    _, origin, pathq = _ready_with(sdk, caption)
+    dest = tmp_path / "a.txt"
+    failures: list[BaseException] = []
+    with Proxy(origin) as p:
+
+        def slow() -> None:
+            try:
+                Client(server.base_url, server.token).fetch(p.url + "/slow" + pathq, dest,
+                                                             sha256=sha)  # fmt: skip
+            except BaseException as e:
+                failures.append(e)
+
+        t = threading.Thread(target=slow)
+        t.start()
+        deadline = time.monotonic() + 30
+        while not [q for q in tmp_path.iterdir() if q.stat().st_size > 0]:
+            assert time.monotonic() < deadline and t.is_alive()
+            time.sleep(0.02)
+        sdk.fetch(origin + pathq, dest, sha256=sha)  # the second, concurrent fetch
+        assert dest.read_bytes() == caption
+        p.gate.set()
+        t.join(30)
+    assert not failures, failures
+    assert dest.read_bytes() == caption
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert dest.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert _no_part_files(tmp_path)

@@ -35,7 +35,10 @@ def load() -> dict[str, str]:
         return {}
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{p} is not valid TOML: {e}") from None
-    return {k: v for k, v in data.items() if k in ("url", "token") and isinstance(v, str)}
+    for k in ("url", "token"):
+        if k in data and not isinstance(data[k], str):
+            raise ValueError(f"{p}: {k} must be a string (in quotes), not {data[k]!r}")
+    return {k: v for k, v in data.items() if k in ("url", "token")}
 
 
 def save(url: str, token: str) -> Path:

@@ -10,12 +10,11 @@ import hashlib
 import json
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import click
 
-from trainset.cli.user import EXIT_USAGE, client_options, handles_errors, resolve
+from trainset.cli.user import EXIT_USAGE, client_options, handles_errors, resolve, worker_pool
 from trainset.client import Client, models
 from trainset.domain.names import check_filename
 from trainset.errors import InvalidFilename, UnsupportedFileType
@@ -66,7 +65,7 @@ def pull(
         click.echo(
             f"{m.name}: {len(todo)} to fetch, {len(m.files) - len(todo)} unchanged", err=True
         )
-        with ThreadPoolExecutor(concurrency) as pool:
+        with worker_pool(concurrency) as pool:
             list(
                 pool.map(lambda f: c.fetch(f.download_url, target / f.filename, sha256=f.sha256),
                          todo)

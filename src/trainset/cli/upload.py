@@ -19,20 +19,33 @@ import sys
 import threading
 import time
 import zipfile
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 import click
 
-from trainset.cli.user import EXIT_FAILED, EXIT_USAGE, client_options, handles_errors, print_status
-from trainset.client import Client, Source, Stream, models
+from trainset.cli.user import (
+    EXIT_USAGE,
+    STOP,
+    Interrupted,
+    client_options,
+    exit_on_status,
+    handles_errors,
+    print_status,
+    worker_pool,
+)
+from trainset.client import Client, Source, Stream, errors, models
 from trainset.client._spec import DIRECT_UPLOAD_LIMIT, open_source
 from trainset.domain.names import check_filename
 from trainset.domain.rules import FileFacts, evaluate
 from trainset.errors import InvalidFilename, UnsupportedFileType
 
 BLOCKING = {"missing_caption", "ambiguous_caption", "no_media"}
+# Direct uploads whose stored sha256 differs from the bytes sent: sent this many times
+# in all, then the stored copy is deleted and the upload fails (exit 3).
+DIRECT_TRIES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +110,8 @@ def sha256_of(source: Source) -> str:
     h = hashlib.sha256()
     with open_source(source) as f:
         while chunk := f.read(1 << 20):
+            if STOP.is_set():
+                raise Interrupted("interrupted")
             h.update(chunk)
     return h.hexdigest()
 
@@ -124,26 +139,111 @@ class Progress:
                 click.echo(f"  uploaded {f.name} ({f.size} bytes)", err=True)
 
 
-def send(c: Client, ds_id: str, todo: list[Local], concurrency: int, progress: Progress) -> None:
-    big = [f for f in todo if f.size > DIRECT_UPLOAD_LIMIT]
+class _Reader:
+    """A source's reader that hashes what is read and gives up once Ctrl-C was pressed."""
+
+    def __init__(self, f: IO[bytes], h: Any):
+        self._f, self._h = f, h
+
+    def read(self, n: int = -1) -> bytes:
+        if STOP.is_set():
+            raise Interrupted("interrupted")
+        chunk = self._f.read(n)
+        if self._h is not None:
+            self._h.update(chunk)
+        return chunk
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> _Reader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Sent:
+    """A file's source for the SDK that stops on Ctrl-C and, with `hashing`, records the
+    sha256 of the bytes last read from it (each retry reads, and hashes, afresh). Direct
+    uploads need no hashing here: the SDK checks those against the server's sha256."""
+
+    def __init__(self, f: Local, *, hashing: bool = True):
+        self._hashing = hashing
+        self._h: Any = None
+        self.stream = Stream(self._open, f.size)
+        self._source = f.source
+
+    def _open(self) -> IO[bytes]:
+        self._h = hashlib.sha256() if self._hashing else None
+        return _Reader(open_source(self._source), self._h)  # type: ignore[return-value]
+
+    def digest(self) -> str:
+        return self._h.hexdigest() if self._h is not None else ""
+
+
+def _direct(c: Client, ds_id: str, f: Local) -> None:
+    """A direct upload, sent again while the server stores other bytes than were sent;
+    after DIRECT_TRIES the bad copy is deleted and IntegrityError raised."""
+    for attempt in range(DIRECT_TRIES):
+        try:
+            c.upload(ds_id, Sent(f, hashing=False).stream, filename=f.name)
+            return
+        except errors.IntegrityError as e:
+            if attempt + 1 < DIRECT_TRIES:
+                click.echo(f"  {f.name}: stored bytes differ from those sent; again", err=True)
+                continue
+            c.delete_file(ds_id, f.name)
+            raise errors.IntegrityError(
+                f"{f.name}: the server stored other bytes than were sent, {DIRECT_TRIES} "
+                "times; removed it from the dataset"
+            ) from e
+
+
+def send(
+    c: Client, ds_id: str, todo: list[Local], concurrency: int, progress: Progress, limit: int
+) -> dict[str, str]:
+    """Send `todo`; returns the sha256 of what went by signed URL, by name (the server's
+    sha256 of those is only known from a later status)."""
+    big = [f for f in todo if f.size > limit]
     urls: dict[str, models.SignedUpload] = {}
     for i in range(0, len(big), 1000):
         urls |= c.upload_urls(ds_id, {f.name: f.size for f in big[i : i + 1000]})
+    signed: dict[str, str] = {}
 
     def one(f: Local) -> None:
         if f.name in urls:
-            c.put_signed(urls[f.name], f.source)
+            sent = Sent(f)
+            c.put_signed(urls[f.name], sent.stream)
+            signed[f.name] = sent.digest()
         else:
-            c.upload(ds_id, f.source, filename=f.name)
+            _direct(c, ds_id, f)
         progress.done(f)
 
-    with ThreadPoolExecutor(concurrency) as pool:
+    with worker_pool(concurrency) as pool:
         futures = [pool.submit(one, f) for f in todo]
         finished, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for fut in futures:  # stop cleanly on the first hard error
             fut.cancel()
         for fut in finished:
             fut.result()
+    return signed
+
+
+def verify_signed(c: Client, ds_id: str, st: models.DatasetStatus, signed: dict[str, str]) -> None:
+    """The server's sha256 of each file sent by signed URL against the bytes sent (a file
+    the server has not hashed yet, e.g. still unchecked in object storage, cannot be
+    told). Mismatching files are deleted and IntegrityError names them."""
+    stored = {f.filename: f.sha256 for f in st.files}
+    bad = sorted(n for n, h in signed.items() if stored.get(n) not in (None, h))
+    if not bad:
+        return
+    for n in bad:
+        c.delete_file(ds_id, n)
+    raise errors.IntegrityError(
+        f"{', '.join(bad)}: the server stored other bytes than were sent by signed URL; "
+        "removed from the dataset, upload again"
+    )
 
 
 @click.command("upload")
@@ -155,10 +255,15 @@ def send(c: Client, ds_id: str, todo: list[Local], concurrency: int, progress: P
     "--concurrency", default=4, show_default=True, type=click.IntRange(1, 64),
     help="Files hashed and sent at once.",
 )  # fmt: skip
+@click.option(
+    "--direct-limit", default=DIRECT_UPLOAD_LIMIT, hidden=True,
+    type=click.IntRange(0, DIRECT_UPLOAD_LIMIT),
+    help="Files larger than this many bytes go by signed URL (for tests).",
+)  # fmt: skip
 @handles_errors
 def upload(
     url: str | None, token: str | None, as_json: bool, folder: Path, name: str | None,
-    wait: bool, concurrency: int,
+    wait: bool, concurrency: int, direct_limit: int,
 ) -> None:  # fmt: skip
     """Upload FOLDER or a .zip (images, videos and their .txt captions) as a dataset.
 
@@ -180,20 +285,24 @@ def upload(
         remote = {f.filename: (f.size_bytes, f.sha256) for f in c.status(ds.id).files}
         # A file can only be skipped if the server has one of its name and size.
         maybe = [f for f in files if f.name in remote and remote[f.name][0] == f.size]
-        with ThreadPoolExecutor(concurrency) as pool:
+        with worker_pool(concurrency) as pool:
             hashes = dict(zip(maybe, pool.map(lambda f: sha256_of(f.source), maybe), strict=True))
         todo = [f for f in files if f not in hashes or remote[f.name][1] != hashes[f]]
         todo.sort(key=lambda f: -f.size)
         skipped = len(files) - len(todo)
         click.echo(f"{ds.name}: {len(todo)} to send, {skipped} already there (unchanged)", err=True)
         started = time.monotonic()
+        signed: dict[str, str] = {}
         if todo:
-            send(c, ds.id, todo, concurrency, Progress(len(todo), sum(f.size for f in todo)))
+            progress = Progress(len(todo), sum(f.size for f in todo))
+            signed = send(c, ds.id, todo, concurrency, progress, direct_limit)
             click.echo(f"  sent in {time.monotonic() - started:.1f} s", err=True)
         if not wait:
+            if signed:
+                verify_signed(c, ds.id, c.status(ds.id), signed)
             return
         # Checks of many large videos can take long; the user can always Ctrl-C.
         st = c.wait(ds.id, timeout=24 * 3600, poll=0.5)
+        verify_signed(c, ds.id, st, signed)
     print_status(st, as_json)
-    if st.status == "FAILED":
-        sys.exit(EXIT_FAILED)
+    exit_on_status(st, waited=True)

@@ -4,20 +4,56 @@ refused as wrong, 3 the server or the network failed."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import socket
+import ssl
 import sys
-from collections.abc import Callable
+import threading
+import zipfile
+import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import click
+from click.core import ParameterSource
 
 from trainset.cli import profile
 from trainset.client import Client, errors
+from trainset.client._spec import DEFAULT_URL
 from trainset.client.models import Dataset, DatasetStatus
 
 F = TypeVar("F", bound=Callable[..., Any])
-EXIT_FAILED, EXIT_USAGE, EXIT_SERVER = 1, 2, 3
+EXIT_FAILED, EXIT_USAGE, EXIT_SERVER, EXIT_INTERRUPTED = 1, 2, 3, 130
+# Set on Ctrl-C: transfers still running on worker threads stop at their next chunk.
+STOP = threading.Event()
+
+
+class Interrupted(Exception):
+    """Raised on a worker thread whose transfer was stopped by Ctrl-C."""
+
+
+@contextlib.contextmanager
+def worker_pool(n: int) -> Iterator[ThreadPoolExecutor]:
+    """A thread pool that does not wait for its running tasks on Ctrl-C: queued ones are
+    cancelled and STOP tells running ones to give up (`handles_errors` then exits 130)."""
+    pool = ThreadPoolExecutor(n)
+    try:
+        yield pool
+    except KeyboardInterrupt:
+        STOP.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _network(e: OSError) -> bool:
+    return isinstance(e, ConnectionError | TimeoutError | socket.gaierror | ssl.SSLError)
 
 
 def _exit_code(e: errors.TrainsetError) -> int:
@@ -35,13 +71,30 @@ def handles_errors(fn: F) -> F:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
+        debug = ctx.find_root().params.get("debug")
         try:
             return fn(*args, **kwargs)
+        except KeyboardInterrupt:
+            # Pools were shut down without waiting (worker_pool); nothing else to wait for.
+            STOP.set()
+            click.echo("\ntrainset: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
         except errors.TrainsetError as e:
-            if ctx.find_root().params.get("debug"):
+            if debug:
                 raise
             click.echo(f"trainset: {e.message}", err=True)
             sys.exit(_exit_code(e))
+        except (zipfile.BadZipFile, zlib.error) as e:
+            if debug:
+                raise
+            click.echo(f"trainset: not a readable zip file: {e}", err=True)
+            sys.exit(EXIT_USAGE)
+        except OSError as e:
+            if debug:
+                raise
+            where = f": {e.filename}" if e.filename else ""
+            click.echo(f"trainset: {e.strerror or e}{where}", err=True)
+            sys.exit(EXIT_SERVER if _network(e) else EXIT_USAGE)
 
     return wrapper  # type: ignore[return-value]
 
@@ -58,7 +111,32 @@ def _from_file(key: str) -> Callable[[], str | None]:
     return default
 
 
+def _same_url(a: str, b: str) -> bool:
+    return a.rstrip("/") == b.rstrip("/")
+
+
+def _file_token_only_for_its_url(fn: F) -> F:
+    """The config file's token goes only to the config file's URL: a URL given by a flag
+    or TRAINSET_URL that differs from it gets no token from the file."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        if ctx.get_parameter_source("token") is ParameterSource.DEFAULT and kwargs.get("token"):
+            effective = kwargs.get("url") or DEFAULT_URL
+            try:
+                saved = profile.load().get("url") or DEFAULT_URL
+            except ValueError as e:
+                raise click.UsageError(str(e)) from None
+            if not _same_url(effective, saved):
+                kwargs["token"] = None
+        return fn(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
 def client_options(fn: F) -> F:
+    fn = _file_token_only_for_its_url(fn)
     fn = click.option(
         "--token", envvar="TRAINSET_TOKEN", default=_from_file("token"), show_default=False,
         help="Bearer token (TRAINSET_TOKEN, or the config file's; see `trainset login`).",
@@ -128,18 +206,32 @@ def ls(url: str | None, token: str | None, as_json: bool, status_filter: str | N
 @client_options
 @click.argument("dataset")
 @click.option("--wait", is_flag=True, help="Wait until it leaves UPLOADING.")
+@click.option(
+    "--timeout", default=600.0, show_default=True, type=click.FloatRange(0),
+    help="Seconds --wait waits; exit 3 if still UPLOADING then.",
+)  # fmt: skip
 @handles_errors
-def status(url: str | None, token: str | None, as_json: bool, dataset: str, wait: bool) -> None:
+def status(
+    url: str | None, token: str | None, as_json: bool, dataset: str, wait: bool, timeout: float
+) -> None:
     """Show DATASET (a name or an id): status, files, and every failing file's reason.
 
-    Exits 1 when the dataset is FAILED."""
+    Exits 1 when the dataset is FAILED, 3 when --wait gave up while still UPLOADING."""
     with Client(url, token) as c:
         found = resolve(c, dataset)
         ds_id = found.id if found else dataset
-        st = c.wait(ds_id) if wait else c.status(ds_id)
+        st = c.wait(ds_id, timeout=timeout) if wait else c.status(ds_id)
     print_status(st, as_json)
+    exit_on_status(st, waited=wait)
+
+
+def exit_on_status(st: DatasetStatus, *, waited: bool) -> None:
+    """Exit 1 when FAILED; 3 when a wait ended (timed out) with the dataset still UPLOADING."""
     if st.status == "FAILED":
         sys.exit(EXIT_FAILED)
+    if waited and st.status == "UPLOADING":
+        click.echo(f"trainset: gave up waiting: {st.name} is still UPLOADING", err=True)
+        sys.exit(EXIT_SERVER)
 
 
 @click.command("rm")

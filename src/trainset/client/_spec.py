@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import secrets
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from trainset.client import models
 from trainset.client.errors import (
     IntegrityError,
     RetryableError,
+    ServerError,
     TrainsetError,
     TransportError,
     from_response,
@@ -42,6 +44,8 @@ class Spec:
 
 
 BACKOFF = 0.5
+# Downloads follow at most this many redirects (the API's to a presigned GET is one).
+MAX_REDIRECTS = 5
 # Status polls start this often and slow down by POLL_GROWTH each time, up to the
 # caller's `poll`: a dataset that settles quickly is seen at once, a long one costs
 # few calls.
@@ -90,6 +94,52 @@ def config(base_url: str | None, token: str | None) -> tuple[str, str]:
     url = (base_url or os.environ.get("TRAINSET_URL") or DEFAULT_URL).rstrip("/")
     tok = token or os.environ.get("TRAINSET_TOKEN") or ""
     return url, tok
+
+
+def auth_headers(token: str) -> dict[str, str]:
+    """No token, no Authorization header (an empty "Bearer " tells nobody anything)."""
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def next_hop(r: httpx.Response, hops: int, name: str) -> str:
+    """Where a download's redirect leads: Location resolved against the request's URL
+    (it may be relative), after at most MAX_REDIRECTS hops."""
+    if hops >= MAX_REDIRECTS:
+        raise ServerError(f"download of {name}: more than {MAX_REDIRECTS} redirects; not followed")
+    return str(r.url.join(r.headers["location"]))
+
+
+def not_a_file(r: httpx.Response, name: str) -> TrainsetError:
+    """An answer that is neither the file, an error nor a redirect to follow (e.g. a 3xx
+    without Location): never saved as if it were the file."""
+    return ServerError(f"download of {name}: unexpected HTTP {r.status_code}", status=r.status_code)
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Read once, at import (umask can only be read by setting it, which is not thread-safe).
+UMASK = _read_umask()
+
+
+def part_file(dest: Path) -> tuple[int, Path]:
+    """A new, uniquely named temp file beside `dest` (so concurrent downloads of the same
+    file never share one), as (fd, path). The name is cut short enough for any `dest`."""
+    stem = dest.name.encode()[:100].decode(errors="ignore")
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{stem}.", suffix=".trainset-part")
+    return fd, Path(tmp)
+
+
+def finish_part(tmp: Path, dest: Path, got_sha256: str, sha256: str | None) -> None:
+    """Check the bytes, give the file the mode a newly created file gets (mkstemp's is
+    0600), and move it into place."""
+    if sha256 is not None and got_sha256 != sha256:
+        raise IntegrityError(f"{dest.name} arrived with the wrong sha256; not kept.")
+    os.chmod(tmp, 0o666 & ~UMASK)
+    os.replace(tmp, dest)
 
 
 def ds_path(dataset_id: str, tail: str = "") -> str:

@@ -15,7 +15,6 @@ import httpx
 
 from trainset.client import _spec as spec
 from trainset.client import models
-from trainset.client.errors import IntegrityError, TransportError
 
 CHUNK = 1 << 20
 
@@ -76,7 +75,7 @@ class AsyncClient:
         self.retries = retries
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
-            headers={"Authorization": f"Bearer {token}"},
+            headers=spec.auth_headers(token),
             timeout=timeout,
             transport=transport,
         )
@@ -223,31 +222,50 @@ class AsyncClient:
     async def _save(
         self, http: httpx.AsyncClient, url: str, dest: Path, sha256: str | None
     ) -> Path:
-        tmp = dest.with_name(f".{dest.name}.trainset-part")
+        """As `Client._save`: redirects followed without the token, retries on
+        connection errors and 429/503."""
+        hops = 0
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            while True:  # this attempt's redirects
+                try:
+                    async with http.stream("GET", url) as r:
+                        if r.is_redirect:
+                            url, http = spec.next_hop(r, hops, dest.name), self._bare
+                            hops += 1
+                            continue
+                        if r.status_code >= 400:
+                            await r.aread()
+                            delay = spec.retry_delay(attempt, last, r, None)
+                        elif r.status_code >= 300:
+                            raise spec.not_a_file(r, dest.name)
+                        else:
+                            return await self._write(r, dest, sha256)
+                except httpx.TransportError as e:
+                    delay = spec.retry_delay(attempt, last, None, e)
+                break
+            assert delay is not None
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    @staticmethod
+    async def _write(r: httpx.Response, dest: Path, sha256: str | None) -> Path:
+        fd, tmp = await asyncio.to_thread(spec.part_file, dest)
         h = hashlib.sha256()
         try:
-            async with http.stream("GET", url) as r:
-                if r.is_redirect and http is self._http:
-                    # Object storage: a presigned GET, fetched without the bearer token.
-                    return await self._save(self._bare, r.headers["location"], dest, sha256)
-                if r.status_code >= 400:
-                    await r.aread()
-                    raise spec.error_of(r)
-                f = await asyncio.to_thread(open, tmp, "wb")
-                try:
-                    async for chunk in r.aiter_bytes(CHUNK):
-                        h.update(chunk)
-                        await asyncio.to_thread(f.write, chunk)
-                    await asyncio.to_thread(_sync, f)
-                finally:
-                    await asyncio.to_thread(f.close)
-            if sha256 is not None and h.hexdigest() != sha256:
-                raise IntegrityError(f"{dest.name} arrived with the wrong sha256; not kept.")
-            await asyncio.to_thread(os.replace, tmp, dest)
-        except httpx.TransportError as e:
-            raise TransportError(f"download of {dest.name} failed: {e}") from e
-        finally:
-            await asyncio.to_thread(tmp.unlink, missing_ok=True)
+            f = await asyncio.to_thread(os.fdopen, fd, "wb")
+            try:
+                async for chunk in r.aiter_bytes(CHUNK):
+                    h.update(chunk)
+                    await asyncio.to_thread(f.write, chunk)
+                await asyncio.to_thread(_sync, f)
+            finally:
+                await asyncio.to_thread(f.close)
+            await asyncio.to_thread(spec.finish_part, tmp, dest, h.hexdigest(), sha256)
+        except BaseException:
+            # Not through a thread: a cancelled task must still remove its temp file.
+            tmp.unlink(missing_ok=True)
+            raise
         return dest
 
     async def items(

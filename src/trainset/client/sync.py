@@ -14,7 +14,6 @@ import httpx
 
 from trainset.client import _spec as spec
 from trainset.client import models
-from trainset.client.errors import IntegrityError, TransportError
 
 
 class Client:
@@ -37,7 +36,7 @@ class Client:
         self.retries = retries
         self._http = httpx.Client(
             base_url=self.base_url,
-            headers={"Authorization": f"Bearer {token}"},
+            headers=spec.auth_headers(token),
             timeout=timeout,
             transport=transport,
         )
@@ -200,29 +199,47 @@ class Client:
         return self._save(self._bare, url, Path(dest), sha256)
 
     def _save(self, http: httpx.Client, url: str, dest: Path, sha256: str | None) -> Path:
-        tmp = dest.with_name(f".{dest.name}.trainset-part")
+        """GET `url` into `dest`: redirects followed (without the token: the target is a
+        presigned URL), connection errors and 429/503 retried like any idempotent call."""
+        hops = 0
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            while True:  # this attempt's redirects
+                try:
+                    with http.stream("GET", url) as r:
+                        if r.is_redirect:
+                            url, http = spec.next_hop(r, hops, dest.name), self._bare
+                            hops += 1
+                            continue
+                        if r.status_code >= 400:
+                            r.read()
+                            delay = spec.retry_delay(attempt, last, r, None)
+                        elif r.status_code >= 300:
+                            raise spec.not_a_file(r, dest.name)
+                        else:
+                            return self._write(r, dest, sha256)
+                except httpx.TransportError as e:
+                    delay = spec.retry_delay(attempt, last, None, e)
+                break
+            assert delay is not None
+            time.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    @staticmethod
+    def _write(r: httpx.Response, dest: Path, sha256: str | None) -> Path:
+        fd, tmp = spec.part_file(dest)
         h = hashlib.sha256()
         try:
-            with http.stream("GET", url) as r:
-                if r.is_redirect and http is self._http:
-                    # Object storage: a presigned GET, fetched without the bearer token.
-                    return self._save(self._bare, r.headers["location"], dest, sha256)
-                if r.status_code >= 400:
-                    r.read()
-                    raise spec.error_of(r)
-                with open(tmp, "wb") as f:
-                    for chunk in r.iter_bytes(1 << 20):
-                        h.update(chunk)
-                        f.write(chunk)
-                    f.flush()
-                    os.fsync(f.fileno())
-            if sha256 is not None and h.hexdigest() != sha256:
-                raise IntegrityError(f"{dest.name} arrived with the wrong sha256; not kept.")
-            os.replace(tmp, dest)
-        except httpx.TransportError as e:
-            raise TransportError(f"download of {dest.name} failed: {e}") from e
-        finally:
+            with os.fdopen(fd, "wb") as f:
+                for chunk in r.iter_bytes(1 << 20):
+                    h.update(chunk)
+                    f.write(chunk)
+                f.flush()
+                os.fsync(f.fileno())
+            spec.finish_part(tmp, dest, h.hexdigest(), sha256)
+        except BaseException:
             tmp.unlink(missing_ok=True)
+            raise
         return dest
 
     def delete_file(self, dataset_id: str, filename: str) -> None:
