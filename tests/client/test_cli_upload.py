@@ -9,6 +9,7 @@ import time
 import uuid
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from tests import media
 from tests.client.proxy import Proxy
@@ -107,25 +108,35 @@ def test_zip_source(server: TrainsetServer, tmp_path: Path) -> None:
     assert bad.returncode == 2 and "a/: a dataset is one flat folder" in bad.stderr
 
 
-def test_upload_killed_midway_resumes(server: TrainsetServer, tmp_path: Path) -> None:
-    d = folder_of_pairs(tmp_path, 60)
+def upload_until(
+    server: TrainsetServer, d: Path, files: int, *args: str
+) -> tuple[subprocess.Popen[str], Client, Any]:
+    """Start `trainset upload d` in the background; return once the server has `files`
+    of its files (the process, a client, and the dataset)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINSET_")}
-    env |= {"TRAINSET_URL": server.base_url, "TRAINSET_TOKEN": server.token}
+    env |= {"TRAINSET_URL": server.base_url, "TRAINSET_TOKEN": server.token,
+            "TRAINSET_CONFIG": "/nonexistent/trainset-config.toml"}  # fmt: skip
     proc = subprocess.Popen(
-        [TRAINSET, "upload", str(d), "--concurrency", "1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [TRAINSET, "upload", str(d), *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     c = Client(server.base_url, server.token)
     deadline = time.monotonic() + 60
-    sent = 0
-    while sent < 15:
+    sent, ds = 0, None
+    while sent < files:
         assert time.monotonic() < deadline and proc.poll() is None
         ds = c.find_dataset(d.name)
         sent = len(c.status(ds.id).files) if ds else 0
         time.sleep(0.05)
+    return proc, c, ds
+
+
+def test_upload_killed_midway_resumes(server: TrainsetServer, tmp_path: Path) -> None:
+    d = folder_of_pairs(tmp_path, 60)
+    proc, c, ds = upload_until(server, d, 15, "--concurrency", "1")
     proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
-    assert ds is not None
+    proc.communicate(timeout=10)
+    deadline = time.monotonic() + 60
     # The upload in flight at the kill still ends on the server (stored or dropped):
     # count once nothing is in flight any more.
     while c.status(ds.id).status == "UPLOADING":
@@ -143,21 +154,7 @@ def test_ctrl_c_stops_promptly_with_130(server: TrainsetServer, tmp_path: Path) 
     d = folder_of_pairs(tmp_path, 60)
     for i in range(0, 60, 6):  # some larger files, so uploads are in flight at the signal
         (d / f"img_{i:03}.jpg").write_bytes(media.jpeg(260 + i, 300) + os.urandom(3 << 20))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRAINSET_")}
-    env |= {"TRAINSET_URL": server.base_url, "TRAINSET_TOKEN": server.token,
-            "TRAINSET_CONFIG": "/nonexistent/trainset-config.toml"}  # fmt: skip
-    proc = subprocess.Popen(
-        [TRAINSET, "upload", str(d), "--concurrency", "2"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    c = Client(server.base_url, server.token)
-    deadline = time.monotonic() + 60
-    sent = 0
-    while sent < 10:
-        assert time.monotonic() < deadline and proc.poll() is None
-        ds = c.find_dataset(d.name)
-        sent = len(c.status(ds.id).files) if ds else 0
-        time.sleep(0.05)
+    proc, _, _ = upload_until(server, d, 10, "--concurrency", "2")
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=15)  # generous: it must not finish the upload
     assert proc.returncode == 130, err
