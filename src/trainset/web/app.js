@@ -596,7 +596,8 @@ function datasetView(id) {
     if (reloading) { again = again === true || all; return reloading; }
     reloading = fetchShown(all).finally(() => {
       reloading = null;
-      if (again !== null && state.alive) { const a = again; again = null; reload(a); }
+      // (Its failure is the next poll's to retry.)
+      if (again !== null && state.alive) { const a = again; again = null; reload(a).catch(() => {}); }
     });
     return reloading;
   }
@@ -683,7 +684,7 @@ function datasetView(id) {
       const job = pendingUploads.shift();
       state.active++;
       poll();
-      runUpload(job).finally(() => { state.active--; pump(); if (!state.active) { reload(); poll(); } });
+      runUpload(job).finally(() => { state.active--; pump(); if (!state.active) { reload().catch(showError); poll(); } });
     }
   }
 
