@@ -283,8 +283,13 @@ def upload(
     with Client(url, token) as c:
         ds = c.find_dataset(name) or c.create_dataset(name)
         remote = {f.filename: (f.size_bytes, f.sha256) for f in c.status(ds.id).files}
-        # A file can only be skipped if the server has one of its name and size.
-        maybe = [f for f in files if f.name in remote and remote[f.name][0] == f.size]
+        # A file can only be skipped if the server has one of its name and size, and
+        # knows its sha256 (one put to object storage and not checked yet does not).
+        maybe = [
+            f
+            for f in files
+            if f.name in remote and remote[f.name][0] == f.size and remote[f.name][1] is not None
+        ]
         with worker_pool(concurrency) as pool:
             hashes = dict(zip(maybe, pool.map(lambda f: sha256_of(f.source), maybe), strict=True))
         todo = [f for f in files if f not in hashes or remote[f.name][1] != hashes[f]]
