@@ -14,7 +14,14 @@ from pathlib import Path
 
 import click
 
-from trainset.cli.user import EXIT_USAGE, client_options, handles_errors, resolve, worker_pool
+from trainset.cli.user import (
+    EXIT_USAGE,
+    STOP,
+    client_options,
+    handles_errors,
+    resolve,
+    worker_pool,
+)
 from trainset.client import Client, models
 from trainset.domain.names import check_filename
 from trainset.errors import InvalidFilename, UnsupportedFileType
@@ -65,11 +72,12 @@ def pull(
         click.echo(
             f"{m.name}: {len(todo)} to fetch, {len(m.files) - len(todo)} unchanged", err=True
         )
+
+        def fetch(f: models.ManifestFile) -> None:
+            c.fetch(f.download_url, target / f.filename, sha256=f.sha256, stop=STOP)
+
         with worker_pool(concurrency) as pool:
-            list(
-                pool.map(lambda f: c.fetch(f.download_url, target / f.filename, sha256=f.sha256),
-                         todo)
-            )  # fmt: skip
+            list(pool.map(fetch, todo))
         removed = []
         if delete:
             keep = {f.filename for f in m.files}

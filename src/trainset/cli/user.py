@@ -7,10 +7,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import socket
 import ssl
 import sys
 import threading
+import time
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -35,11 +37,32 @@ class Interrupted(Exception):
     """Raised on a worker thread whose transfer was stopped by Ctrl-C."""
 
 
+TRANSFER_THREAD = "trainset-transfer"
+# After Ctrl-C, how long the transfers get to stop at their next chunk before the CLI
+# exits without them (one stuck in a stalled read would otherwise hold the exit until
+# its timeout).
+STOP_GRACE = 3.0
+
+
+def _exit_interrupted() -> None:
+    deadline = time.monotonic() + STOP_GRACE
+    ours = [t for t in threading.enumerate() if t.name.startswith(TRANSFER_THREAD)]
+    for t in ours:
+        t.join(max(0.0, deadline - time.monotonic()))
+    if any(t.is_alive() for t in ours):
+        # Interpreter exit would join them (concurrent.futures does): leave at once. A
+        # download stuck so leaves its hidden temp file (`.NAME.*.trainset-part`).
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INTERRUPTED)
+    sys.exit(EXIT_INTERRUPTED)
+
+
 @contextlib.contextmanager
 def worker_pool(n: int) -> Iterator[ThreadPoolExecutor]:
     """A thread pool that does not wait for its running tasks on Ctrl-C: queued ones are
     cancelled and STOP tells running ones to give up (`handles_errors` then exits 130)."""
-    pool = ThreadPoolExecutor(n)
+    pool = ThreadPoolExecutor(n, thread_name_prefix=TRANSFER_THREAD)
     try:
         yield pool
     except KeyboardInterrupt:
@@ -72,13 +95,15 @@ def handles_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         ctx = click.get_current_context()
         debug = ctx.find_root().params.get("debug")
+        STOP.clear()  # a command run in-process after an interrupted one starts afresh
         try:
             return fn(*args, **kwargs)
         except KeyboardInterrupt:
-            # Pools were shut down without waiting (worker_pool); nothing else to wait for.
+            # Pools were shut down without waiting (worker_pool); their running
+            # transfers stop at their next chunk.
             STOP.set()
             click.echo("\ntrainset: interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
+            _exit_interrupted()
         except errors.TrainsetError as e:
             if debug:
                 raise

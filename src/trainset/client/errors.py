@@ -108,6 +108,10 @@ class InvalidFileContent(TrainsetError, ValueError):
     pass
 
 
+class Stopped(TrainsetError):
+    """A transfer given up because the caller's `stop` event was set (e.g. Ctrl-C)."""
+
+
 class RetryableError(TrainsetError):
     """The server asked to try again later (429/503); idempotent calls retry these."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import httpx
 
 from trainset.client import _spec as spec
-from trainset.client import models
+from trainset.client import errors, models
 
 
 class Client:
@@ -194,11 +195,27 @@ class Client:
         """Stream a file to `dest` (written to a temp name, then renamed into place)."""
         return self._save(self._http, spec.file_path(dataset_id, filename), Path(dest), None)
 
-    def fetch(self, url: str, dest: str | Path, *, sha256: str | None = None) -> Path:
-        """Stream a signed download URL (a manifest's) to `dest`, checking its sha256."""
-        return self._save(self._bare, url, Path(dest), sha256)
+    def fetch(
+        self,
+        url: str,
+        dest: str | Path,
+        *,
+        sha256: str | None = None,
+        stop: threading.Event | None = None,
+    ) -> Path:
+        """Stream a signed download URL (a manifest's) to `dest`, checking its sha256.
+        Once `stop` is set (from another thread) the download gives up at its next chunk
+        or retry, removes its temp file and raises `Stopped`."""
+        return self._save(self._bare, url, Path(dest), sha256, stop)
 
-    def _save(self, http: httpx.Client, url: str, dest: Path, sha256: str | None) -> Path:
+    def _save(
+        self,
+        http: httpx.Client,
+        url: str,
+        dest: Path,
+        sha256: str | None,
+        stop: threading.Event | None = None,
+    ) -> Path:
         """GET `url` into `dest`: redirects followed (without the token: the target is a
         presigned URL), connection errors and 429/503 retried like any idempotent call."""
         hops = 0
@@ -217,21 +234,28 @@ class Client:
                         elif r.status_code >= 300:
                             raise spec.not_a_file(r, dest.name)
                         else:
-                            return self._write(r, dest, sha256)
+                            return self._write(r, dest, sha256, stop)
                 except httpx.TransportError as e:
                     delay = spec.retry_delay(attempt, last, None, e)
                 break
             assert delay is not None
-            time.sleep(delay)
+            if stop is not None and stop.wait(delay):
+                raise errors.Stopped(f"download of {dest.name} stopped")
+            if stop is None:
+                time.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     @staticmethod
-    def _write(r: httpx.Response, dest: Path, sha256: str | None) -> Path:
+    def _write(
+        r: httpx.Response, dest: Path, sha256: str | None, stop: threading.Event | None = None
+    ) -> Path:
         fd, tmp = spec.part_file(dest)
         h = hashlib.sha256()
         try:
             with os.fdopen(fd, "wb") as f:
                 for chunk in r.iter_bytes(1 << 20):
+                    if stop is not None and stop.is_set():
+                        raise errors.Stopped(f"download of {dest.name} stopped")
                     h.update(chunk)
                     f.write(chunk)
                 f.flush()
