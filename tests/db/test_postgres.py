@@ -98,13 +98,9 @@ async def test_concurrent_claims_never_share_a_job(db: Database) -> None:
     assert sorted(claimed) == sorted(j["id"] for j in job_rows)
 
 
-@pytest.mark.parametrize("first", ["check", "delete"])
-async def test_a_thumbnail_stored_as_its_file_is_deleted_goes_to_garbage(
-    pg_url: str, db: Database, first: str
-) -> None:
-    """A check storing its verdict (and thumbnail) while the same version is deleted,
-    in either order, on READ COMMITTED: the thumbnail must end up owned by a row or
-    scheduled as garbage, never neither (a blob nobody would ever remove)."""
+async def checked_image(db: Database) -> tuple[str, str, queue.Outcome]:
+    """An account's token, a pending image's file id, and the outcome of its check (its
+    thumbnail stored under the key the worker uses)."""
     acc, token = await accounts.create_account(db, f"t_{secrets.token_hex(3)}")
     ds = await ds_service.create(db, acc, None)
     fid, job_id = str(uuid.uuid4()), str(uuid.uuid4())
@@ -123,9 +119,27 @@ async def test_a_thumbnail_stored_as_its_file_is_deleted_goes_to_garbage(
         )  # fmt: skip
 
     await db.write(seed)
-    thumb = ds_service.thumb_key_of(fid)  # the key the worker stores it under
     job = queue.Job(job_id, fid, ds.id, 1, "a.jpg", "", "0" * 64)
-    outcome = queue.Outcome(job, True, None, None, {}, None, thumb_key=thumb)
+    thumb = ds_service.thumb_key_of(fid)
+    return token, fid, queue.Outcome(job, True, None, None, {}, None, thumb_key=thumb)
+
+
+def owners(conn: Connection, key: str) -> tuple[list[str], list[str]]:
+    """The file rows that reference `key`, and `key` if it is scheduled as garbage."""
+    owned = conn.execute(select(files.c.id).where(files.c.thumb_key == key)).scalars()
+    queued = conn.execute(select(garbage.c.blob_key).where(garbage.c.blob_key == key))
+    return list(owned), list(queued.scalars())
+
+
+@pytest.mark.parametrize("first", ["check", "delete"])
+async def test_a_thumbnail_stored_as_its_file_is_deleted_goes_to_garbage(
+    pg_url: str, db: Database, first: str
+) -> None:
+    """A check storing its verdict (and thumbnail) while the same version is deleted,
+    in either order, on READ COMMITTED: the thumbnail must end up owned by a row or
+    scheduled as garbage, never neither (a blob nobody would ever remove)."""
+    token, fid, outcome = await checked_image(db)
+    thumb = ds_service.thumb_key_of(fid)
     engine = create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"))
     holding, release = threading.Event(), threading.Event()
 
@@ -139,7 +153,7 @@ async def test_a_thumbnail_stored_as_its_file_is_deleted_goes_to_garbage(
         queue._complete(conn, [outcome], timedelta(0))
 
     def remove(conn: Connection) -> None:
-        files_domain._remove(conn, token, ds.id, "a.jpg", 0)
+        files_domain._remove(conn, token, outcome.job.dataset_id, "a.jpg", 0)
 
     def race() -> None:
         with ThreadPoolExecutor(2) as pool:
@@ -157,13 +171,27 @@ async def test_a_thumbnail_stored_as_its_file_is_deleted_goes_to_garbage(
     finally:
         engine.dispose()
 
-    def where(conn: Connection) -> tuple[list[str], list[str]]:
-        owned = conn.execute(select(files.c.id).where(files.c.thumb_key == thumb)).scalars()
-        queued = conn.execute(select(garbage.c.blob_key).where(garbage.c.blob_key == thumb))
-        return list(owned), list(queued.scalars())
+    assert await db.read(owners, thumb) == ([], [thumb])
 
-    owned, queued = await db.read(where)
-    assert owned == [] and queued == [thumb]
+
+async def test_a_second_verdict_for_a_checked_version_keeps_its_thumbnail(db: Database) -> None:
+    """Two workers finishing the same check (a lease ran out): the second finds the
+    version no longer pending, and its thumbnail (the same key) stays the version's."""
+    _, fid, outcome = await checked_image(db)
+    await queue.complete(db, [outcome])
+    await queue.complete(db, [outcome])
+    assert await db.read(owners, outcome.thumb_key) == ([fid], [])
+
+
+async def test_a_thumbnail_stored_by_a_try_that_died_goes_with_its_version(db: Database) -> None:
+    """A try stored the thumbnail and died before recording it; the next gave up with no
+    thumbnail. The row names none, yet deleting the version schedules it."""
+    token, _, outcome = await checked_image(db)
+    gave_up = queue.Outcome(outcome.job, False, "check_failed", "gave up", {}, None)
+    await queue.complete(db, [gave_up])
+    assert await db.read(owners, outcome.thumb_key) == ([], [])
+    await db.write(files_domain._remove, token, outcome.job.dataset_id, "a.jpg", 0)
+    assert await db.read(owners, outcome.thumb_key) == ([], [outcome.thumb_key])
 
 
 def in_transaction(engine: Engine, fn: Callable[[Connection], object]) -> None:

@@ -272,25 +272,20 @@ def thumb_key_of(file_id: str) -> str:
 
 
 # The columns `blobs_of` needs.
-FILE_BLOBS = (
-    files.c.id,
-    files.c.filename,
-    files.c.blob_key,
-    files.c.thumb_key,
-    files.c.check_state,
-)
+FILE_BLOBS = (files.c.id, files.c.filename, files.c.blob_key, files.c.thumb_key)
 
 
 def blobs_of(row: Any) -> list[str]:
-    """The blobs a file row owns: its bytes, and its thumbnail when one was made or
-    may still be made (its check has not stored a verdict yet: scheduling a key that
-    never gets stored costs a no-op delete; missing one would leak the blob). A check
-    that stores its thumbnail after the version is gone sends it to garbage itself
-    (queue._complete)."""
+    """The blobs a file row owns: its bytes, and for an image or video its thumbnail,
+    recorded or not: a check may still be storing it, or may have stored it and died
+    before recording it, with the try after that giving up or making none. (Scheduling
+    a key that was never stored costs a no-op delete; missing one would leak the blob.)
+    A check that stores its thumbnail after the version is gone sends it to garbage
+    itself (queue._complete)."""
     if row.thumb_key:
         return [row.blob_key, row.thumb_key]
     ft = file_type(row.filename)
-    if row.check_state == "pending" and ft is not None and ft.kind is not Kind.CAPTION:
+    if ft is not None and ft.kind is not Kind.CAPTION:
         return [row.blob_key, thumb_key_of(row.id)]
     return [row.blob_key]
 

@@ -97,8 +97,9 @@ def _due_garbage(conn: Connection, batch: int) -> list[str]:
     )
     if not keys:
         return keys
-    # Belt and braces: a key some file still references is never removed. (Keys are
-    # never reused, so this finds nothing unless a bug scheduled a live blob.)
+    # Belt and braces: a key some file still references is never removed. (A key is
+    # never given to another version: blob keys are random, a thumbnail's derives from
+    # its version; so this finds nothing unless a bug scheduled a live blob.)
     live = set(conn.execute(select(files.c.blob_key).where(files.c.blob_key.in_(keys))).scalars())
     live.update(
         conn.execute(select(files.c.thumb_key).where(files.c.thumb_key.in_(keys))).scalars()

@@ -131,15 +131,11 @@ def _complete(conn: Connection, outcomes: list[Outcome], grace: timedelta) -> No
     thumbs = {o.job.file_id: o.thumb_key for o in outcomes if o.thumb_key}
     if thumbs:
         # A thumbnail of a version replaced or deleted meanwhile is nobody's: garbage.
-        # (A delete not yet committed scheduled it already: see datasets.blobs_of.)
-        waiting = set(
-            conn.execute(
-                select(files.c.id).where(
-                    files.c.id.in_(list(thumbs)), files.c.check_state == "pending"
-                )
-            ).scalars()
-        )
-        unowned = [k for fid, k in thumbs.items() if fid not in waiting]
+        # (A delete not yet committed scheduled it already: see datasets.blobs_of.) One
+        # whose version is still there is its version's, whoever records the verdict:
+        # its key derives from the version, and the version's delete schedules it.
+        alive = set(conn.execute(select(files.c.id).where(files.c.id.in_(list(thumbs)))).scalars())
+        unowned = [k for fid, k in thumbs.items() if fid not in alive]
         if unowned:
             add_garbage(conn, unowned, at + grace)
     conn.execute(_DELETE_JOB, [{"job_id": o.job.id} for o in outcomes])
