@@ -89,6 +89,12 @@ class RateLimiter:
         self.capacity = max(1.0, 2 * rate)
         self._buckets: dict[bytes, tuple[float, float]] = {}  # key -> (tokens, at)
 
+    def peek(self, key: bytes, now: float) -> float:
+        """As `wait`, without counting the request."""
+        tokens, at = self._buckets.get(key, (self.capacity, now))
+        tokens = min(self.capacity, tokens + (now - at) * self.rate)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
     def wait(self, key: bytes, now: float) -> float:
         """0 when a request may go now (and it is counted), else seconds to wait."""
         tokens, at = self._buckets.get(key, (self.capacity, now))
@@ -112,13 +118,6 @@ class RateLimiter:
         if len(self._buckets) >= self.MAX_KEYS:  # still full: forget the oldest half
             for k in sorted(self._buckets, key=lambda k: self._buckets[k][1])[: self.MAX_KEYS // 2]:
                 del self._buckets[k]
-
-
-def _unlimited(path: str, method: str, url_credential: bool) -> bool:
-    """Health checks, and reads through a signed URL (thumbnails, downloads): the call
-    that issued the URL was counted, and a gallery loads hundreds of thumbnails at once
-    from one address, as it would from an object store that has no such limit."""
-    return path.startswith(_UNLIMITED_PATHS) or (url_credential and method in ("GET", "HEAD"))
 
 
 def _limit_key(scope: Scope) -> bytes:
@@ -180,12 +179,19 @@ class RequestContext:
             await send(message)
 
         path = scope["path"]
+        # A read through a signed URL (thumbnails, downloads) is counted only when it is
+        # refused: the call that issued the URL was counted, and a gallery loads hundreds
+        # of thumbnails at once from one address, as it would from an object store. A
+        # client that keeps presenting bad URLs runs out all the same.
+        signed_read = cors and scope["method"] in ("GET", "HEAD")
+        limited = self.limiter is not None and not path.startswith(_UNLIMITED_PATHS)
         try:
             if cors and scope["method"] == "OPTIONS":
                 await _preflight(send, rid)
                 return
-            if self.limiter is not None and not _unlimited(path, scope["method"], cors):
-                wait = self.limiter.wait(_limit_key(scope), time.monotonic())
+            if self.limiter is not None and limited:
+                key, at = _limit_key(scope), time.monotonic()
+                wait = self.limiter.peek(key, at) if signed_read else self.limiter.wait(key, at)
                 if wait > 0:
                     await _send_json(
                         send,
@@ -250,6 +256,8 @@ class RequestContext:
                 if upload:
                     self.metrics.uploads -= 1
         finally:
+            if self.limiter is not None and limited and signed_read and answered >= 400:
+                self.limiter.wait(_limit_key(scope), time.monotonic())
             self.metrics.observe(scope["method"], route_of(path), answered,
                                  time.perf_counter() - t0)  # fmt: skip
 
