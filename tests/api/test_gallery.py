@@ -184,7 +184,10 @@ def test_a_thumbnail_keeps_its_url_across_loads(client: httpx.Client) -> None:
     ds = create(client)["id"]
     upload(client, ds, "s.jpg", media.jpeg(100, 100))
     wait_final(client, ds)
-    first = items(client, ds)["items"][0]["media"][0]["thumbnail_url"]
-    time.sleep(1.1)  # a presigned URL carries its signing time to the second
-    assert first is not None
-    assert items(client, ds)["items"][0]["media"][0]["thumbnail_url"] == first
+    urls = []
+    for _ in range(3):
+        urls.append(items(client, ds)["items"][0]["media"][0]["thumbnail_url"])
+        time.sleep(1.1)  # a presigned URL carries its signing time to the second
+    assert None not in urls
+    # (Two loads in a row may straddle the end of a signing window; not both pairs.)
+    assert urls[0] == urls[1] or urls[1] == urls[2], urls

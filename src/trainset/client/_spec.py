@@ -116,12 +116,19 @@ def not_a_file(r: httpx.Response, name: str) -> TrainsetError:
 
 
 def _read_umask() -> int:
-    mask = os.umask(0o022)
+    try:  # Linux says it without changing it
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)  # elsewhere it can only be read by setting it
     os.umask(mask)
     return mask
 
 
-# Read once, at import (umask can only be read by setting it, which is not thread-safe).
+# Read once, at import.
 UMASK = _read_umask()
 
 

@@ -250,10 +250,13 @@ class AsyncClient:
 
     @staticmethod
     async def _write(r: httpx.Response, dest: Path, sha256: str | None) -> Path:
-        fd, tmp = await asyncio.to_thread(spec.part_file, dest)
+        # Created and opened here, not in a thread: a task cancelled while a thread made
+        # it would never learn its name (and leave it, and its descriptor, behind). It
+        # is one small file creation.
+        fd, tmp = spec.part_file(dest)
         h = hashlib.sha256()
         try:
-            f = await asyncio.to_thread(os.fdopen, fd, "wb")
+            f = os.fdopen(fd, "wb")
             try:
                 async for chunk in r.aiter_bytes(CHUNK):
                     h.update(chunk)

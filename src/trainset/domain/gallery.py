@@ -106,10 +106,9 @@ _PRESIGNED_MAX = 20_000
 
 
 def thumbnail_url(svc: Services, key: str, stem: str, expires: int) -> str:
-    if svc.storage.presigns_uploads:
-        cache_key = (id(svc.storage), key, expires)
-        if (cached := _PRESIGNED.get(cache_key)) is not None:
-            return cached
+    cache_key = (id(svc.storage), key, expires)
+    if (cached := _PRESIGNED.get(cache_key)) is not None:
+        return cached
     at = _EPOCH + timedelta(seconds=expires)
     url = svc.storage.presign_get(
         key, expires_at=at, filename=f"{stem}.webp", content_type="image/webp"
