@@ -158,24 +158,32 @@ def test_only_the_first_page_lists_the_datasets_problems(client: httpx.Client) -
     assert [p["filename"] for it in second["items"] for p in it["problems"]] == ["c.png", "d.png"]
 
 
-def test_a_caption_checked_before_its_text_was_kept_is_not_called_too_long(
+def test_a_caption_checked_before_its_text_was_kept_is_read_once(
     server: TrainsetServer, client: httpx.Client
 ) -> None:
-    # Files checked before migration 0003 have no caption_text; only one whose check
-    # counted more characters than are kept is "too long".
+    # Captions checked before migration 0003 have no caption_text: the page reads the
+    # short ones from storage (not "too long"), and keeps the text for the next load.
     ds = create(client)["id"]
-    upload(client, ds, "old.txt", media.caption("kept before 0003"))
+    upload(client, ds, "old.txt", b"\xef\xbb\xbfkept before 0003")  # with a BOM
+    upload(client, ds, "long.txt", media.caption("x" * 20_000))
     wait_final(client, ds)
-    sql = "UPDATE files SET caption_text = NULL WHERE dataset_id = %s"
-    url = server.env.get("TRAINSET_DATABASE_URL")
-    if url is None:
-        with sqlite3.connect(server.data_dir / "trainset.db", timeout=30) as conn:
-            conn.execute(sql.replace("%s", "?"), (ds,))
-    else:
+
+    def sql(statement: str) -> list[Any]:
+        url = server.env.get("TRAINSET_DATABASE_URL")
+        if url is None:
+            with sqlite3.connect(server.data_dir / "trainset.db", timeout=30) as conn:
+                return conn.execute(statement.replace("%s", "?"), (ds,)).fetchall()
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as pg:
-            pg.execute(sql, (ds,))
-    (cap,) = items(client, ds)["items"][0]["captions"]
-    assert cap["text"] is None and cap["text_truncated"] is False
+            cur = pg.execute(statement, (ds,))
+            return cur.fetchall() if cur.description else []
+
+    sql("UPDATE files SET caption_text = NULL WHERE dataset_id = %s")
+    caps = {c["filename"]: c for it in items(client, ds)["items"] for c in it["captions"]}
+    assert caps["old.txt"]["text"] == "kept before 0003"
+    assert caps["old.txt"]["text_truncated"] is False
+    assert caps["long.txt"]["text"] is None and caps["long.txt"]["text_truncated"] is True
+    kept = sql("SELECT filename, caption_text FROM files WHERE dataset_id = %s ORDER BY filename")
+    assert [tuple(r) for r in kept] == [("long.txt", None), ("old.txt", "kept before 0003")]
 
 
 def test_a_thumbnail_keeps_its_url_across_loads(client: httpx.Client) -> None:

@@ -298,8 +298,9 @@ def test_a_caption_without_kept_text_is_read_from_its_file(
     page: Any, ui_server: TrainsetServer
 ) -> None:
     """A caption checked before the service kept captions' text (migration 0003) is
-    shown by reading the file, and can be edited; the skip link and a mangled address
-    do not leave the page blank."""
+    shown (the server reads the file) and can be edited; a live update while a caption
+    is being written keeps the editor as it is; the skip link and a mangled address do
+    not leave the page blank."""
     srv = ui_server
     with srv.client() as c:
         ds = c.post(API, json={"name": "old_captions"}).json()["id"]
@@ -323,6 +324,13 @@ def test_a_caption_without_kept_text_is_read_from_its_file(
     editor = card(page, "o").locator("textarea")
     expect(editor).to_have_value("written long ago")
     editor.fill("written again")
+    # Meanwhile another pair arrives: the page shows it, and the editor keeps its text.
+    with srv.client() as c:
+        for name, data in (("p.jpg", media.jpeg(310, 300)), ("p.txt", b"another")):
+            c.post(f"{API}/{ds}/upload", files={"file": (name, data)}).raise_for_status()
+    expect(card(page, "p").locator(".caption")).to_have_text("another", timeout=30_000)
+    expect(editor).to_have_value("written again")
+    expect(editor).to_be_focused()
     card(page, "o").get_by_role("button", name="Save").click()
     expect(card(page, "o").locator(".caption")).to_have_text("written again", timeout=30_000)
     assert stored_text(srv, ds, "o.txt") == "written again"

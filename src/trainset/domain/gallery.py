@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import logging
 import math
 import time
 from collections import defaultdict
@@ -20,15 +21,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
 from trainset.db.tables import files
 from trainset.domain import datasets as ds_service
 from trainset.domain.accounts import check_token
 from trainset.domain.clock import now, wire
 from trainset.domain.filetypes import CAPTION_TEXT_MAX, Kind, file_type
-from trainset.errors import InvalidRequest, UrlExpired
+from trainset.errors import InvalidRequest, TrainsetError, UrlExpired
 from trainset.services import Services
+
+log = logging.getLogger(__name__)
 
 # Thumbnail URLs are signed for whole windows of this many seconds, so the same
 # thumbnail keeps the same URL for a while and the browser's cache answers reloads.
@@ -39,6 +42,8 @@ THUMB_WINDOW = 600
 SUMMARY_LIMIT = 100
 _EPOCH = datetime(1970, 1, 1)
 _COLS = (
+    files.c.id,
+    files.c.blob_key,
     files.c.stem,
     files.c.filename,
     files.c.size_bytes,
@@ -131,7 +136,7 @@ def check_thumbnail(svc: Services, key: str, expires: str, signature: str) -> in
     return expires_unix
 
 
-def _entry(svc: Services, r: Any, expires: int) -> dict[str, Any]:
+def _entry(svc: Services, r: Any, expires: int, text: str | None) -> dict[str, Any]:
     ft = file_type(r.filename)
     meta = r.check_meta or {}
     out: dict[str, Any] = {
@@ -143,14 +148,9 @@ def _entry(svc: Services, r: Any, expires: int) -> dict[str, Any]:
         "check": {"state": r.check_state, "code": r.check_code, "message": r.check_message},
     }
     if ft is not None and ft.kind is Kind.CAPTION:
-        out["text"] = r.caption_text
-        # A caption that passed its check but is too long to keep is shown as such. (One
-        # checked before its text was kept has none either, and is not too long.)
-        out["text_truncated"] = (
-            r.check_state == "ok"
-            and r.caption_text is None
-            and int(meta.get("chars") or 0) > CAPTION_TEXT_MAX
-        )
+        out["text"] = text
+        # A caption that passed its check but is too long to keep is shown as such.
+        out["text_truncated"] = r.check_state == "ok" and text is None and _too_long(meta)
     else:
         for k in ("width", "height", "duration"):
             if meta.get(k) is not None:
@@ -169,6 +169,65 @@ def _by_filename(entries: list[dict[str, Any]] | None) -> dict[str, list[dict[st
     return out
 
 
+def _too_long(meta: dict[str, Any]) -> bool:
+    return int(meta.get("chars") or 0) > CAPTION_TEXT_MAX
+
+
+def _textless(r: Any) -> bool:
+    """A caption that passed its check before the check kept captions' text (migration
+    0003), and is short enough to keep."""
+    ft = file_type(r.filename)
+    return (
+        ft is not None
+        and ft.kind is Kind.CAPTION
+        and r.check_state == "ok"
+        and r.caption_text is None
+        and not _too_long(r.check_meta or {})
+        and r.size_bytes <= 4 * CAPTION_TEXT_MAX + 3  # UTF-8: at most 4 bytes a character
+    )
+
+
+async def _read_caption(svc: Services, key: str) -> str | None:
+    """A short caption's text (its check passed: UTF-8, no NUL), as the check keeps it."""
+    parts = [chunk async for chunk in svc.storage.read(key)]
+    try:
+        return b"".join(parts).decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:  # not the bytes that passed the check: show none
+        return None
+
+
+def _store_texts(conn: Connection, texts: dict[str, str]) -> None:
+    for file_id, text in texts.items():
+        conn.execute(
+            update(files)
+            .where(files.c.id == file_id, files.c.caption_text.is_(None))
+            .values(caption_text=text)
+        )
+
+
+async def _backfill_texts(svc: Services, rows: list[Any]) -> dict[str, str]:
+    """Read the text of captions checked before it was kept, and keep it now, so the
+    page shows them and later pages need no reads. Best effort: a caption whose blob
+    cannot be read now is shown without text, and tried again on the next load."""
+    gate = asyncio.Semaphore(8)
+
+    async def one(r: Any) -> tuple[str, str | None]:
+        async with gate:
+            try:
+                return r.id, await _read_caption(svc, r.blob_key)
+            except (TrainsetError, OSError):
+                return r.id, None
+
+    got = await asyncio.gather(*(one(r) for r in rows))
+    texts = {fid: t for fid, t in got if t is not None}
+    if texts:
+        try:
+            await svc.db.write(_store_texts, texts)
+        except TrainsetError:
+            log.warning("keeping %d caption texts failed; they are read again", len(texts))
+    return texts
+
+
 async def page(
     svc: Services, token: str, dataset_id: str, limit: int, after: str | None
 ) -> dict[str, Any]:
@@ -176,6 +235,8 @@ async def page(
     stem_after = decode_cursor(after) if after else None
     first = stem_after is None
     p = await svc.db.read(_page, token, dataset_id, limit, stem_after)
+    legacy = [r for r in p.rows if _textless(r)]
+    texts = await _backfill_texts(svc, legacy) if legacy else {}
     ds = p.dataset
     error = ds.error if ds.status == "FAILED" else None
     details: list[dict[str, Any]] = (error or {}).get("details") or []
@@ -192,7 +253,7 @@ async def page(
                     {"stem": r.stem, "media": [], "captions": [], "problems": [], "warnings": []}
                 )
             item = items[-1]
-            e = _entry(svc, r, expires)
+            e = _entry(svc, r, expires, texts.get(r.id, r.caption_text))
             item["captions" if e["kind"] == "caption" else "media"].append(e)
             for src, dst in ((failures, "problems"), (warnings, "warnings")):
                 item[dst].extend({"filename": r.filename, **x} for x in src.get(r.filename, []))

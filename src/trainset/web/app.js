@@ -335,13 +335,6 @@ function datasetView(id) {
 
   function showError(ex) { err.textContent = ex.message; err.hidden = false; }
 
-  async function readCaption(name) {
-    const res = await fetch(`${API}${path}/files/${encodeURIComponent(name)}`,
-      { headers: { Authorization: `Bearer ${auth.token}` } });
-    if (!res.ok) throw await errorOf(res.status, await res.text());
-    return res.text();
-  }
-
   // -- live status: a cheap poll of the list entry; the gallery reloads on change --
   // While files are being checked only the first page is fetched again (its head says
   // why the dataset is not ready); every page shown is fetched again when the status or
@@ -370,6 +363,24 @@ function datasetView(id) {
     timer = setTimeout(poll, Math.min(30000, (busy ? 1000 : 8000) * 2 ** Math.min(failures, 5)));
   }
 
+  const EDITING = "form.editor:not(.saved)";
+
+  // A live update keeps what a person is in the middle of: a panel is drawn again only
+  // when what it shows changed, an open caption editor stays as it is, and keyboard
+  // focus goes back to the control it was on.
+  function keepingFocus(container, draw) {
+    const active = document.activeElement;
+    const inside = active && container.contains(active) ? active : null;
+    const label = inside && inside.getAttribute("aria-label");
+    draw();
+    if (inside && !container.contains(document.activeElement)) {
+      // The same element when it was kept (an editor), else its namesake in the new one.
+      const back = container.contains(inside) ? inside
+        : label && [...container.querySelectorAll("[aria-label]")].find((el) => el.getAttribute("aria-label") === label);
+      if (back) back.focus();
+    }
+  }
+
   function head(ds) {
     const before = state.ds && state.ds.status;
     state.ds = ds;
@@ -377,7 +388,11 @@ function datasetView(id) {
     statusSlot.replaceChildren(badge(ds.status));
     facts.textContent = `${ds.file_count.toLocaleString()} files · ${bytes(ds.total_bytes)}`;
     if (before && before !== ds.status) announce(`${ds.name} is now ${ds.status}`);
-    renderProblems(ds);
+    const shown = JSON.stringify([ds.name, ds.error, ds.problem_count, ds.warnings, ds.warning_count]);
+    if (shown !== state.problemsShown && !problems.querySelector(EDITING)) {
+      state.problemsShown = shown;
+      keepingFocus(problems, () => renderProblems(ds));
+    }
   }
 
   function renderProblems(ds) {
@@ -466,6 +481,7 @@ function datasetView(id) {
         const blob = new Blob([area.value], { type: "text/plain" });
         await uploadDirect(id, blob, filename, () => {});
         status.textContent = "Saved; checking…";
+        form.classList.add("saved"); // a live update may now draw its card afresh
         announce(`Saved ${filename}`);
         await reload();
         poll();
@@ -523,34 +539,25 @@ function datasetView(id) {
       if (caption) {
         if (!medium) body.prepend(h("div", { class: "fname", text: caption.filename }));
         const known = caption.text !== null && caption.text !== undefined;
-        const text = known ? caption.text
-          : caption.text_truncated ? "(too long to show here)" : caption.check.state === "pending" ? "Checking…" : "";
-        const shown = h("div", { class: "caption", text: text || "(empty caption)" });
-        capSlot.replaceChildren(shown);
-        if (!known && caption.check.state === "ok" && !caption.text_truncated) {
-          // Checked before the service kept captions' text: read the file itself.
-          shown.textContent = "Loading…";
-          readCaption(caption.filename).then((t) => {
-            caption.text = t;
-            shown.textContent = t || "(empty caption)";
-          }, () => { shown.textContent = "(could not be read; download the file to see it)"; });
-        }
+        const text = known ? caption.text || "(empty caption)"
+          : caption.text_truncated ? "(too long to show here)"
+          : caption.check.state === "pending" ? "Checking…"
+          : caption.check.state === "ok" ? "(its text could not be read just now; reload to try again)" : "";
+        capSlot.replaceChildren(h("div", { class: "caption", text: text || "(empty caption)" }));
       } else {
         capSlot.replaceChildren(h("div", { class: "caption none", text: "No caption" }));
       }
     };
     showCaption();
-    // Any caption but one too long to show (its editor would start empty) or still being checked.
+    // A missing caption, a failed one, or one whose text is known (a caption too long to
+    // show, or still being checked, would open an empty editor).
     const editable = !caption || caption.check.state === "failed"
-      || (caption.check.state === "ok" && !caption.text_truncated);
+      || (caption.text !== null && caption.text !== undefined);
     if (medium && editable) {
       const label = caption ? "Edit caption" : "Add caption";
       actions.append(h("button", { type: "button", class: "small", text: label,
         "aria-label": `${label} for ${medium.filename}`,
-        onclick: async () => {
-          if (caption && caption.check.state === "ok" && (caption.text === null || caption.text === undefined)) {
-            try { caption.text = await readCaption(caption.filename); } catch (ex) { showError(ex); return; }
-          }
+        onclick: () => {
           actions.hidden = true;
           capSlot.replaceChildren(captionEditor(capName, caption && caption.text ? caption.text : "",
             () => { actions.hidden = false; showCaption(); }));
@@ -567,11 +574,21 @@ function datasetView(id) {
   }
 
   function paint() {
-    gallery.replaceChildren(...state.order.map((s) => card(state.items.get(s))));
-    if (!state.order.length) {
-      gallery.replaceChildren(h("p", { class: "empty", text: "No files yet. Drop images, videos and their captions above." }));
-    }
     more.replaceChildren(state.more ? moreBtn : "");
+    const shown = JSON.stringify(state.order.map((s) => state.items.get(s)));
+    if (shown === state.galleryShown) return;
+    state.galleryShown = shown;
+    keepingFocus(gallery, () => {
+      const editing = new Map();
+      for (const el of gallery.querySelectorAll("article.card")) {
+        if (el.querySelector(EDITING)) editing.set(el.dataset.stem, el);
+      }
+      if (editing.size) state.galleryShown = null; // drawn afresh once the edit is over
+      gallery.replaceChildren(...state.order.map((s) => editing.get(s) || card(state.items.get(s))));
+      if (!state.order.length) {
+        gallery.replaceChildren(h("p", { class: "empty", text: "No files yet. Drop images, videos and their captions above." }));
+      }
+    });
   }
 
   async function fetchPage(after) {
