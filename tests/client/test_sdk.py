@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import uuid
 from pathlib import Path
 
@@ -322,3 +323,21 @@ def test_concurrent_fetches_of_one_file_use_their_own_temp_files(
     os.umask(umask)
     assert dest.stat().st_mode & 0o777 == 0o666 & ~umask
     assert _no_part_files(tmp_path)
+
+
+def test_a_set_stop_event_stops_every_transfer(sdk: Client, tmp_path: Path) -> None:
+    """`stop` (set from another thread on Ctrl-C) ends uploads, signed PUTs and
+    downloads at their next chunk with `Stopped`: nothing stored, no temp file left."""
+    stop = threading.Event()
+    stop.set()
+    caption = media.caption("stopped")
+    ds_id, origin, pathq = _ready_with(sdk, caption)
+    with pytest.raises(errors.Stopped):
+        sdk.upload(ds_id, b"never sent", filename="b.txt", stop=stop)
+    (url,) = sdk.upload_urls(ds_id, {"c.txt": 10}).values()
+    with pytest.raises(errors.Stopped):
+        sdk.put_signed(url, b"never sent", stop=stop)
+    with pytest.raises(errors.Stopped):
+        sdk.fetch(origin + pathq, tmp_path / "a.txt", stop=stop)
+    assert sorted(f.filename for f in sdk.status(ds_id).files) == ["a.jpg", "a.txt"]
+    assert list(tmp_path.iterdir()) == []

@@ -29,7 +29,6 @@ import click
 from trainset.cli.user import (
     EXIT_USAGE,
     STOP,
-    Interrupted,
     client_options,
     exit_on_status,
     handles_errors,
@@ -111,7 +110,7 @@ def sha256_of(source: Source) -> str:
     with open_source(source) as f:
         while chunk := f.read(1 << 20):
             if STOP.is_set():
-                raise Interrupted("interrupted")
+                raise errors.Stopped("stopped")
             h.update(chunk)
     return h.hexdigest()
 
@@ -139,47 +138,40 @@ class Progress:
                 click.echo(f"  uploaded {f.name} ({f.size} bytes)", err=True)
 
 
-class _Reader:
-    """A source's reader that hashes what is read and gives up once Ctrl-C was pressed."""
+class _Hashing:
+    """A source's reader that hashes what is read."""
 
     def __init__(self, f: IO[bytes], h: Any):
         self._f, self._h = f, h
 
     def read(self, n: int = -1) -> bytes:
-        if STOP.is_set():
-            raise Interrupted("interrupted")
         chunk = self._f.read(n)
-        if self._h is not None:
-            self._h.update(chunk)
+        self._h.update(chunk)
         return chunk
 
-    def close(self) -> None:
-        self._f.close()
-
-    def __enter__(self) -> _Reader:
+    def __enter__(self) -> _Hashing:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        self._f.close()
 
 
-class Sent:
-    """A file's source for the SDK that stops on Ctrl-C and, with `hashing`, records the
-    sha256 of the bytes last read from it (each retry reads, and hashes, afresh). Direct
-    uploads need no hashing here: the SDK checks those against the server's sha256."""
+class Hashed:
+    """A file's source for the SDK recording the sha256 of the bytes last read from it
+    (each retry reads, and hashes, afresh): for signed-URL uploads, whose stored sha256
+    is only known from a later status. (Direct uploads are checked by the SDK.)"""
 
-    def __init__(self, f: Local, *, hashing: bool = True):
-        self._hashing = hashing
-        self._h: Any = None
-        self.stream = Stream(self._open, f.size)
+    def __init__(self, f: Local):
+        self._h = hashlib.sha256()
         self._source = f.source
+        self.stream = Stream(self._open, f.size)
 
     def _open(self) -> IO[bytes]:
-        self._h = hashlib.sha256() if self._hashing else None
-        return _Reader(open_source(self._source), self._h)  # type: ignore[return-value]
+        self._h = hashlib.sha256()
+        return _Hashing(open_source(self._source), self._h)  # type: ignore[return-value]
 
     def digest(self) -> str:
-        return self._h.hexdigest() if self._h is not None else ""
+        return self._h.hexdigest()
 
 
 def _direct(c: Client, ds_id: str, f: Local) -> None:
@@ -187,7 +179,7 @@ def _direct(c: Client, ds_id: str, f: Local) -> None:
     after DIRECT_TRIES the bad copy is deleted and IntegrityError raised."""
     for attempt in range(DIRECT_TRIES):
         try:
-            c.upload(ds_id, Sent(f, hashing=False).stream, filename=f.name)
+            c.upload(ds_id, f.source, filename=f.name, stop=STOP)
             return
         except errors.IntegrityError as e:
             if attempt + 1 < DIRECT_TRIES:
@@ -213,8 +205,8 @@ def send(
 
     def one(f: Local) -> None:
         if f.name in urls:
-            sent = Sent(f)
-            c.put_signed(urls[f.name], sent.stream)
+            sent = Hashed(f)
+            c.put_signed(urls[f.name], sent.stream, stop=STOP)
             signed[f.name] = sent.digest()
         else:
             _direct(c, ds_id, f)

@@ -33,10 +33,6 @@ EXIT_FAILED, EXIT_USAGE, EXIT_SERVER, EXIT_INTERRUPTED = 1, 2, 3, 130
 STOP = threading.Event()
 
 
-class Interrupted(Exception):
-    """Raised on a worker thread whose transfer was stopped by Ctrl-C."""
-
-
 TRANSFER_THREAD = "trainset-transfer"
 # After Ctrl-C, how long the transfers get to stop at their next chunk before the CLI
 # exits without them (one stuck in a stalled read would otherwise hold the exit until

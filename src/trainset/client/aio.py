@@ -223,30 +223,26 @@ class AsyncClient:
         self, http: httpx.AsyncClient, url: str, dest: Path, sha256: str | None
     ) -> Path:
         """As `Client._save`: redirects followed without the token, retries on
-        connection errors and 429/503."""
-        hops = 0
-        for attempt in range(self.retries + 1):
-            last = attempt == self.retries
-            while True:  # this attempt's redirects
-                try:
-                    async with http.stream("GET", url) as r:
-                        if r.is_redirect:
-                            url, http = spec.next_hop(r, hops, dest.name), self._bare
-                            hops += 1
-                            continue
-                        if r.status_code >= 400:
-                            await r.aread()
-                            delay = spec.retry_delay(attempt, last, r, None)
-                        elif r.status_code >= 300:
-                            raise spec.not_a_file(r, dest.name)
-                        else:
-                            return await self._write(r, dest, sha256)
-                except httpx.TransportError as e:
-                    delay = spec.retry_delay(attempt, last, None, e)
-                break
-            assert delay is not None
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        connection errors and 429/503, each try from `url`."""
+
+        async def send() -> httpx.Response:
+            target, client, hops = url, http, 0
+            while True:
+                async with client.stream("GET", target) as r:
+                    if r.is_redirect:
+                        target, client = spec.next_hop(r, hops, dest.name), self._bare
+                        hops += 1
+                        continue
+                    if r.status_code >= 400:
+                        await r.aread()  # the error's body, for the retry policy
+                    elif r.status_code >= 300:
+                        raise spec.not_a_file(r, dest.name)
+                    else:
+                        await self._write(r, dest, sha256)
+                    return r
+
+        await self._send(send, True)
+        return dest
 
     @staticmethod
     async def _write(r: httpx.Response, dest: Path, sha256: str | None) -> Path:

@@ -17,6 +17,16 @@ from trainset.client import _spec as spec
 from trainset.client import errors, models
 
 
+def _chunks(source: spec.Source, stop: threading.Event | None) -> Iterator[bytes]:
+    """The source's bytes, 1 MiB at a time, read afresh (each try sends them again);
+    `Stopped` once `stop` is set."""
+    with spec.open_source(source) as f:
+        while chunk := f.read(1 << 20):
+            if stop is not None and stop.is_set():
+                raise errors.Stopped("stopped")
+            yield chunk
+
+
 class Client:
     """trainset's API over httpx. `base_url`/`token` default to TRAINSET_URL/TRAINSET_TOKEN.
 
@@ -56,7 +66,12 @@ class Client:
     ) -> None:
         self.close()
 
-    def _send(self, send: Callable[[], httpx.Response], idempotent: bool) -> httpx.Response:
+    def _send(
+        self,
+        send: Callable[[], httpx.Response],
+        idempotent: bool,
+        stop: threading.Event | None = None,
+    ) -> httpx.Response:
         for attempt in range(self.retries + 1):
             last = attempt == self.retries or not idempotent
             r, exc = None, None
@@ -68,7 +83,10 @@ class Client:
             if delay is None:
                 assert r is not None
                 return r
-            time.sleep(delay)
+            if stop is None:
+                time.sleep(delay)
+            elif stop.wait(delay):
+                raise errors.Stopped("stopped before trying again")
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _call(self, s: spec.Spec) -> Any:
@@ -139,14 +157,20 @@ class Client:
     # --- files ----------------------------------------------------------------------
 
     def upload(
-        self, dataset_id: str, source: spec.Source, filename: str | None = None
+        self,
+        dataset_id: str,
+        source: spec.Source,
+        filename: str | None = None,
+        *,
+        stop: threading.Event | None = None,
     ) -> models.UploadedFile:
         """Direct upload (up to 150,000,000 bytes), streamed from a path, a `Stream`
         (e.g. a zip member) or given as bytes.
 
         The bytes are hashed as they are sent and the server's sha256 must match
         (else `IntegrityError`). Retried like an idempotent call: sending the same
-        file again replaces it."""
+        file again replaces it. Once `stop` is set (from another thread) the upload
+        gives up at its next chunk or retry and raises `Stopped`."""
         name = spec.source_name(source, filename)
         path = spec.ds_path(dataset_id, "/upload")
 
@@ -159,15 +183,14 @@ class Client:
 
             def body() -> Iterator[bytes]:
                 yield head
-                with spec.open_source(source) as f:
-                    while chunk := f.read(1 << 20):
-                        h.update(chunk)
-                        yield chunk
+                for chunk in _chunks(source, stop):
+                    h.update(chunk)
+                    yield chunk
                 yield tail
 
             return self._http.post(path, content=body(), headers=headers)
 
-        uploaded = models.UploadedFile.parse(self._send(send, True).json())
+        uploaded = models.UploadedFile.parse(self._send(send, True, stop).json())
         return spec.verified(uploaded, h.hexdigest())
 
     def upload_urls(self, dataset_id: str, sizes: dict[str, int]) -> dict[str, models.SignedUpload]:
@@ -175,21 +198,22 @@ class Client:
         result: dict[str, models.SignedUpload] = self._call(spec.upload_urls(dataset_id, sizes))
         return result
 
-    def put_signed(self, upload: models.SignedUpload, source: spec.Source) -> str:
-        """PUT the bytes to a signed URL; returns the ETag."""
+    def put_signed(
+        self,
+        upload: models.SignedUpload,
+        source: spec.Source,
+        *,
+        stop: threading.Event | None = None,
+    ) -> str:
+        """PUT the bytes to a signed URL; returns the ETag. `stop` as for `upload`."""
         headers = {**upload.headers, "Content-Length": str(spec.source_size(source))}
 
         def send() -> httpx.Response:
-            def body() -> Iterator[bytes]:
-                with spec.open_source(source) as f:
-                    while chunk := f.read(1 << 20):
-                        yield chunk
-
             return self._bare.request(
-                upload.method, upload.upload_url, content=body(), headers=headers
+                upload.method, upload.upload_url, content=_chunks(source, stop), headers=headers
             )
 
-        return str(self._send(send, True).headers.get("etag", ""))
+        return str(self._send(send, True, stop).headers.get("etag", ""))
 
     def download(self, dataset_id: str, filename: str, dest: str | Path) -> Path:
         """Stream a file to `dest` (written to a temp name, then renamed into place)."""
@@ -217,33 +241,27 @@ class Client:
         stop: threading.Event | None = None,
     ) -> Path:
         """GET `url` into `dest`: redirects followed (without the token: the target is a
-        presigned URL), connection errors and 429/503 retried like any idempotent call."""
-        hops = 0
-        for attempt in range(self.retries + 1):
-            last = attempt == self.retries
-            while True:  # this attempt's redirects
-                try:
-                    with http.stream("GET", url) as r:
-                        if r.is_redirect:
-                            url, http = spec.next_hop(r, hops, dest.name), self._bare
-                            hops += 1
-                            continue
-                        if r.status_code >= 400:
-                            r.read()
-                            delay = spec.retry_delay(attempt, last, r, None)
-                        elif r.status_code >= 300:
-                            raise spec.not_a_file(r, dest.name)
-                        else:
-                            return self._write(r, dest, sha256, stop)
-                except httpx.TransportError as e:
-                    delay = spec.retry_delay(attempt, last, None, e)
-                break
-            assert delay is not None
-            if stop is not None and stop.wait(delay):
-                raise errors.Stopped(f"download of {dest.name} stopped")
-            if stop is None:
-                time.sleep(delay)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        presigned URL), connection errors and 429/503 retried like any idempotent call
+        (each try starts again from `url`, so a retry gets a fresh presigned URL)."""
+
+        def send() -> httpx.Response:
+            target, client, hops = url, http, 0
+            while True:
+                with client.stream("GET", target) as r:
+                    if r.is_redirect:
+                        target, client = spec.next_hop(r, hops, dest.name), self._bare
+                        hops += 1
+                        continue
+                    if r.status_code >= 400:
+                        r.read()  # the error's body, for the retry policy
+                    elif r.status_code >= 300:
+                        raise spec.not_a_file(r, dest.name)
+                    else:
+                        self._write(r, dest, sha256, stop)
+                    return r
+
+        self._send(send, True, stop)
+        return dest
 
     @staticmethod
     def _write(
