@@ -184,21 +184,22 @@ class RequestContext:
         # of thumbnails at once from one address, as it would from an object store. A
         # client that keeps presenting bad URLs runs out all the same.
         signed_read = cors and scope["method"] in ("GET", "HEAD")
-        limited = self.limiter is not None and not path.startswith(_UNLIMITED_PATHS)
+        limiter = None if path.startswith(_UNLIMITED_PATHS) else self.limiter
+        key = _limit_key(scope) if limiter is not None else b""
         try:
             if cors and scope["method"] == "OPTIONS":
                 await _preflight(send, rid)
                 return
-            if self.limiter is not None and limited:
-                key, at = _limit_key(scope), time.monotonic()
-                wait = self.limiter.peek(key, at) if signed_read else self.limiter.wait(key, at)
+            if limiter is not None:
+                at = time.monotonic()
+                wait = limiter.peek(key, at) if signed_read else limiter.wait(key, at)
                 if wait > 0:
                     await _send_json(
                         send,
                         429,
                         error_body(
                             "rate_limited",
-                            f"Too many requests; at most {self.limiter.rate:g} per second. "
+                            f"Too many requests; at most {limiter.rate:g} per second. "
                             "Retry after the time in Retry-After.",
                         ),
                         rid,
@@ -256,8 +257,8 @@ class RequestContext:
                 if upload:
                     self.metrics.uploads -= 1
         finally:
-            if self.limiter is not None and limited and signed_read and answered >= 400:
-                self.limiter.wait(_limit_key(scope), time.monotonic())
+            if limiter is not None and signed_read and answered >= 400:
+                limiter.wait(key, time.monotonic())
             self.metrics.observe(scope["method"], route_of(path), answered,
                                  time.perf_counter() - t0)  # fmt: skip
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from trainset.db.tables import files
 from trainset.domain import datasets as ds_service
@@ -196,13 +196,15 @@ async def _read_caption(svc: Services, key: str) -> str | None:
         return None
 
 
+_STORE_TEXT = (
+    update(files)
+    .where(files.c.id == bindparam("file_id"), files.c.caption_text.is_(None))
+    .values(caption_text=bindparam("text"))
+)
+
+
 def _store_texts(conn: Connection, texts: dict[str, str]) -> None:
-    for file_id, text in texts.items():
-        conn.execute(
-            update(files)
-            .where(files.c.id == file_id, files.c.caption_text.is_(None))
-            .values(caption_text=text)
-        )
+    conn.execute(_STORE_TEXT, [{"file_id": k, "text": t} for k, t in texts.items()])
 
 
 async def _backfill_texts(svc: Services, rows: list[Any]) -> dict[str, str]:

@@ -318,7 +318,7 @@ function listView(message) {
 function datasetView(id) {
   const path = `/datasets/${encodeURIComponent(id)}`;
   const state = { ds: null, items: new Map(), order: [], cursor: null, more: false, pages: 0,
-    active: 0, lastReload: 0, alive: true, firstStems: new Set() };
+    active: 0, lastReload: 0, alive: true, firstStems: new Set(), galleryShown: null, problemsShown: null };
   const title = h("h1", { tabindex: "-1" });
   const statusSlot = h("span");
   const facts = h("span", { class: "facts" });
@@ -542,8 +542,9 @@ function datasetView(id) {
         const text = known ? caption.text || "(empty caption)"
           : caption.text_truncated ? "(too long to show here)"
           : caption.check.state === "pending" ? "Checking…"
-          : caption.check.state === "ok" ? "(its text could not be read just now; reload to try again)" : "";
-        capSlot.replaceChildren(h("div", { class: "caption", text: text || "(empty caption)" }));
+          : caption.check.state === "ok" ? "(its text could not be read just now; reload to try again)"
+          : "(not shown: it failed its check)";
+        capSlot.replaceChildren(h("div", { class: "caption", text }));
       } else {
         capSlot.replaceChildren(h("div", { class: "caption none", text: "No caption" }));
       }
@@ -786,14 +787,10 @@ function datasetView(id) {
 
   (async () => {
     try {
-      const first = await fetchPage(null);
-      take(first);
-      state.firstStems = new Set(first.items.map((it) => it.stem));
       state.pages = 1;
-      state.lastReload = Date.now();
-      head(first);
-      paint();
-      document.title = `${first.name} · trainset`;
+      await reload();
+      if (!state.alive) return; // left while the first page was on its way
+      document.title = `${state.ds.name} · trainset`;
       title.focus();
       observer.observe(sentinel);
       poll();
